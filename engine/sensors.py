@@ -1,0 +1,93 @@
+"""Sensor table: MS band layout, MTF gains at Nyquist (GNyq), ratio and bit depth.
+
+GNyq values are the published figures collected in the Vivone/DLPan toolbox tables
+(``genMTF.m`` / ``MTF_PAN.m``; Vivone et al., IEEE GRSM 2021), facts that may be used
+freely.  GaoFen-2 and Landsat 8 have no authoritative published values: they use the
+toolbox's unknown-sensor defaults (MS 0.30, PAN 0.15) and say so in ``note``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .errors import InputError
+
+WV_BANDS = ("Coastal", "Blue", "Green", "Yellow", "Red", "RedEdge", "NIR1", "NIR2")
+BGRN = ("Blue", "Green", "Red", "NIR")
+#: 0-based indices of B, G, R, NIR1 inside an 8-band WorldView MS (bands 2, 3, 5, 7).
+WV_BGRN_INDICES = (1, 2, 4, 6)
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """What the engine needs to know about an MS/PAN instrument pair."""
+
+    key: str
+    name: str
+    band_names: tuple[str, ...]
+    ms_gnyq: tuple[float, ...]
+    pan_gnyq: float
+    ratio: int
+    bits: int | None
+    note: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    def gnyq(self, band_count: int, band_indices: Sequence[int] | None = None) -> tuple[float, ...]:
+        """Per-band MS GNyq for an image with ``band_count`` bands.
+
+        ``band_indices`` (0-based, into the native band list) selects a subset.  Without
+        it, a native-size image gets the native table, a 4-band image from an 8-band
+        WorldView sensor gets the B, G, R, NIR1 subset, and any other count gets the
+        mean gain repeated (with a uniform table that is exact).
+        """
+        if band_indices is not None:
+            idx = list(band_indices)
+            if len(idx) != band_count or min(idx) < 0 or max(idx) >= len(self.ms_gnyq):
+                raise InputError(
+                    f"band indices {idx} do not select {band_count} of the "
+                    f"{len(self.ms_gnyq)} {self.name} bands"
+                )
+            return tuple(self.ms_gnyq[i] for i in idx)
+        if band_count == len(self.ms_gnyq):
+            return self.ms_gnyq
+        if band_count == 4 and len(self.ms_gnyq) == 8:
+            return tuple(self.ms_gnyq[i] for i in WV_BGRN_INDICES)
+        mean = sum(self.ms_gnyq) / len(self.ms_gnyq)
+        return (mean,) * band_count
+
+
+_UNKNOWN_NOTE = "no published GNyq; toolbox unknown-sensor defaults (MS 0.30, PAN 0.15)"
+
+SENSORS: dict[str, Sensor] = {
+    s.key: s
+    for s in (
+        Sensor("wv2", "WorldView-2", WV_BANDS, (0.35,) * 7 + (0.27,), 0.11, 4, 11,
+               aliases=("worldview2", "worldview-2")),
+        Sensor("wv3", "WorldView-3", WV_BANDS,
+               (0.325, 0.355, 0.360, 0.350, 0.365, 0.360, 0.335, 0.315), 0.14, 4, 11,
+               aliases=("worldview3", "worldview-3")),
+        Sensor("qb", "QuickBird", BGRN, (0.34, 0.32, 0.30, 0.22), 0.15, 4, 11,
+               aliases=("quickbird",)),
+        Sensor("ikonos", "IKONOS", BGRN, (0.26, 0.28, 0.29, 0.28), 0.17, 4, 11),
+        Sensor("geoeye1", "GeoEye-1", BGRN, (0.23, 0.23, 0.23, 0.23), 0.16, 4, 11,
+               aliases=("geoeye", "geoeye-1")),
+        Sensor("pleiades", "Pleiades", BGRN, (0.285, 0.285, 0.29, 0.285), 0.15, 4, 12,
+               aliases=("phr1b", "pléiades")),
+        Sensor("gf2", "GaoFen-2", BGRN, (0.30,) * 4, 0.15, 4, 10, note=_UNKNOWN_NOTE,
+               aliases=("gaofen2", "gaofen-2")),
+        Sensor("landsat8", "Landsat 8", ("Coastal", "Blue", "Green", "Red", "NIR"),
+               (0.30,) * 5, 0.15, 2, 12, note=_UNKNOWN_NOTE, aliases=("l8", "oli")),
+        Sensor("generic", "Generic (unknown sensor)", BGRN, (0.30,) * 4, 0.15, 4, None,
+               note=_UNKNOWN_NOTE, aliases=("none", "other", "unknown")),
+    )
+}
+
+
+def get_sensor(name: str) -> Sensor:
+    """Look a sensor up by key, display name or alias (case-insensitive)."""
+    wanted = name.strip().lower()
+    for sensor in SENSORS.values():
+        if wanted in (sensor.key, sensor.name.lower(), *sensor.aliases):
+            return sensor
+    raise InputError(f"unknown sensor {name!r}; choose one of: {', '.join(SENSORS)}")

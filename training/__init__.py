@@ -1,0 +1,1 @@
+"""Dataset builders, training and evaluation CLIs of pantiny_qgis (depends on engine/)."""

@@ -201,15 +201,32 @@ def imresize_bicubic(img: np.ndarray, scale: float) -> np.ndarray:
     return arr
 
 
+def shift_axis(img: np.ndarray, axis: int, shift: float) -> np.ndarray:
+    """``out[i] = img(i + shift)`` along ``axis``: Keys cubic (a = -0.5), replicate borders.
+
+    The weights are the same for every output sample, so this is a sum of four shifted
+    copies (indices clipped at the borders), with no per-sample weight table.
+    """
+    arr = np.asarray(img, dtype=np.float64)
+    whole = int(np.floor(shift))
+    frac = float(shift - whole)
+    n = arr.shape[axis]
+    base = np.arange(n) + whole
+    if frac == 0.0:
+        return np.take(arr, np.clip(base, 0, n - 1), axis=axis)
+    taps = np.arange(-1, 3)
+    weights = _keys_cubic(frac - taps)
+    weights /= weights.sum()
+    out = np.zeros(arr.shape)
+    for t, w in zip(taps, weights):
+        out += w * np.take(arr, np.clip(base + t, 0, n - 1), axis=axis)
+    return out
+
+
 def cubic_shift(img: np.ndarray, dy: float, dx: float) -> np.ndarray:
     """Resample so that ``out[y, x] = img(y + dy, x + dx)`` (Keys cubic, replicate borders).
 
     Used to move an image placed with the toolbox phase onto a grid whose samples sit
     at another sub-pixel offset.  Acts on the last two axes.
     """
-    arr = np.asarray(img, dtype=np.float64)
-    if dy:
-        arr = _resample_axis(arr, -2, np.arange(arr.shape[-2]) + dy, 1.0, "replicate")
-    if dx:
-        arr = _resample_axis(arr, -1, np.arange(arr.shape[-1]) + dx, 1.0, "replicate")
-    return arr
+    return shift_axis(shift_axis(img, -2, dy), -1, dx)

@@ -73,6 +73,13 @@ def _integer_ratio(pan_size: float, ms_size: float, axis: str, tol: float) -> in
     return int(nearest)
 
 
+def _check_ratio(ratio: int) -> None:
+    if ratio < 2:
+        raise AlignmentError(
+            "the MS has the same pixel size as the PAN (ratio 1): it is already on the PAN "
+            "grid. Give the MS at its native resolution (e.g. 4 times the PAN pixel size)")
+
+
 def align_grids(pan: GridInfo, ms: GridInfo, rel_tol: float = 1e-3) -> Alignment:
     """Derive ratio and offset of ``ms`` on ``pan``; raise :class:`AlignmentError` if impossible.
 
@@ -98,6 +105,7 @@ def align_grids(pan: GridInfo, ms: GridInfo, rel_tol: float = 1e-3) -> Alignment
             )
         off_x = (mg[0] - pg[0]) / pg[1]
         off_y = (mg[3] - pg[3]) / pg[5]
+        _check_ratio(rx)
         alignment = Alignment(rx, off_y, off_x)
         # Overlap test on the PAN grid (pixel-is-area footprints).
         ms_x0, ms_x1 = off_x, off_x + rx * ms.width
@@ -117,4 +125,5 @@ def align_grids(pan: GridInfo, ms: GridInfo, rel_tol: float = 1e-3) -> Alignment
             f"multiple of the MS size ({ms.width}x{ms.height}); got ratios {ratio_x:.4f} (x) and "
             f"{ratio_y:.4f} (y). Georeference both rasters or crop them to matching extents"
         )
+    _check_ratio(r)
     return Alignment(r)

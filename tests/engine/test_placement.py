@@ -204,12 +204,13 @@ def test_row_blocks_equal_whole_image(method):
         np.testing.assert_allclose(part, whole[:, r0:r1], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("frac", [0.1, 0.25, 0.5, 0.75])
-def test_fast_fractional_shift_equals_cubic_shift(frac):
-    from engine.filters import cubic_shift
-    from engine.placement import _fractional_shift
+@pytest.mark.parametrize("shift", [0.1, 0.25, 0.5, 0.75, 2.3, -1.6])
+def test_fast_shift_equals_general_keys_resampling(shift):
+    """filters.shift_axis (one 4-tap correlation) == the gathered Keys resampler at i+shift."""
+    from engine.filters import _resample_axis, shift_axis
     a = np.random.default_rng(3).random((2, 30, 40))
-    np.testing.assert_allclose(_fractional_shift(a, 1, frac), cubic_shift(a, frac, 0.0),
-                               rtol=0, atol=1e-13)
-    np.testing.assert_allclose(_fractional_shift(a, 2, frac), cubic_shift(a, 0.0, frac),
-                               rtol=0, atol=1e-13)
+    for axis in (1, 2):
+        positions = np.arange(a.shape[axis]) + shift
+        np.testing.assert_allclose(shift_axis(a, axis, shift),
+                                   _resample_axis(a, axis, positions, 1.0, "replicate"),
+                                   rtol=0, atol=1e-13)

@@ -142,7 +142,7 @@ def test_provider_identity_and_algorithms(provider):
     names = [alg.name() for alg in algorithms]
     assert len(set(names)) == len(names)
     for alg in algorithms:
-        assert re.fullmatch(r"[a-z0-9]+", alg.name()), alg.name()
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", alg.name()), alg.name()
         assert alg.id() == f"pantiny:{alg.name()}"
         assert alg.displayName() and alg.shortHelpString(), alg.id()
         clone = alg.createInstance()

@@ -1,0 +1,93 @@
+"""Opening and checking a PAN/MS file pair (shared by every file-level operation).
+
+Uses :mod:`engine.raster_io` (GDAL).  Everything here fails before any output exists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import AlignmentError, InputError
+from .grid import Alignment, align_grids
+from .raster_io import RasterInfo, grid_info, same_crs
+
+
+def check_pair(pan: RasterInfo, ms: RasterInfo, pan_name: str = "PAN") -> Alignment:
+    """Validate a PAN/MS pair and return where the MS sits on the PAN grid.
+
+    Refuses a PAN with more than one band, georeferenced rasters in different CRSs
+    (the user is told to reproject the MS, which keeps the PAN grid untouched), and
+    everything :func:`engine.grid.align_grids` refuses (non-integer ratio, no overlap,
+    rotated grids).
+    """
+    if pan.band_count != 1:
+        raise InputError(
+            f"the {pan_name} raster {pan.path} has {pan.band_count} bands; a panchromatic "
+            "raster has exactly one: extract the PAN band first (gdal_translate -b N)")
+    if pan.georeferenced and ms.georeferenced and pan.crs_wkt and ms.crs_wkt \
+            and not same_crs(pan.crs_wkt, ms.crs_wkt):
+        raise AlignmentError(
+            "the PAN and MS rasters use different coordinate reference systems; reproject "
+            "the MS onto the PAN's CRS first (e.g. gdalwarp -t_srs <PAN CRS> -tr <4 x PAN "
+            "pixel size> -tap) and try again")
+    return align_grids(grid_info(pan), grid_info(ms))
+
+
+def first_nodata(nodata: Sequence[float | None], bands: Sequence[int]) -> float | None:
+    """The nodata value of the first of the 1-based ``bands`` that has one."""
+    for b in bands:
+        if nodata[b - 1] is not None:
+            return nodata[b - 1]
+    return None
+
+
+def default_nodata(dtype: np.dtype) -> float:
+    """Output nodata when the MS has none: 0 for unsigned integers, the minimum for signed
+    integers, NaN for floats (valid outputs equal to it are moved one step away)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        return 0.0
+    if dtype.kind == "i":
+        return float(np.iinfo(dtype).min)
+    return float("nan")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A pixel window ``x0, y0, width, height`` (0-based, top-left origin)."""
+
+    x0: int
+    y0: int
+    width: int
+    height: int
+
+
+def block_aligned_windows(alignment: Alignment, pan_size: tuple[int, int],
+                          ms_size: tuple[int, int]) -> tuple[Window, Window, tuple[float, float]]:
+    """The largest PAN and MS windows where PAN block ``R x R`` ``j`` covers MS pixel ``j``.
+
+    ``pan_size``/``ms_size`` are ``(width, height)``.  The MS offset on the PAN grid is
+    rounded to whole PAN pixels (the residual, at most half a PAN pixel, is returned as
+    ``(dy, dx)`` so callers can report it).  Used where an index or protocol needs the
+    toolbox registration PAN = R x MS with a shared corner (QNR, Wald protocol).
+    """
+    r = alignment.ratio
+    oy, ox = round(alignment.offset_y), round(alignment.offset_x)
+    residual = (alignment.offset_y - oy, alignment.offset_x - ox)
+
+    def axis(offset: int, pan_n: int, ms_n: int) -> tuple[int, int]:
+        j0 = max(0, math.ceil(-offset / r))
+        j1 = min(ms_n, (pan_n - offset) // r)
+        return j0, j1
+
+    jx0, jx1 = axis(ox, pan_size[0], ms_size[0])
+    jy0, jy1 = axis(oy, pan_size[1], ms_size[1])
+    if jx1 <= jx0 or jy1 <= jy0:
+        raise AlignmentError("the PAN and MS rasters have no whole MS pixel in common")
+    ms_win = Window(jx0, jy0, jx1 - jx0, jy1 - jy0)
+    pan_win = Window(ox + r * jx0, oy + r * jy0, r * ms_win.width, r * ms_win.height)
+    return pan_win, ms_win, residual

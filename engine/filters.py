@@ -126,27 +126,46 @@ def decimate(img: np.ndarray, ratio: int, phase: Phase = "toolbox") -> np.ndarra
     return np.asarray(img)[..., start::ratio, start::ratio]
 
 
+def _upsample2_axis(x: np.ndarray, axis: int, start: int) -> np.ndarray:
+    """One x2 stage of interp23tap along ``axis`` (polyphase, circular borders).
+
+    Equivalent to inserting zeros (samples at ``start::2``) and correlating with
+    :data:`KERNEL_23TAP`: the sample phase keeps the samples (tap 1 at offset 0, zeros at
+    other even offsets) and the other phase is a 12-tap correlation with the odd taps.
+    """
+    n = x.shape[axis]
+    # Interpolated phase: fine index 2j + 1 - start sees LR sample j + d at kernel offset
+    # 2d + 2*start - 1, i.e. the odd taps; d runs over 12 consecutive values.
+    odd = KERNEL_23TAP[0::2]                    # offsets -11, -9, ..., 9, 11
+    first = (-11 + 1 - 2 * start) // 2          # d of offset -11
+    # correlate1d: out[j] = sum_k w[k] x[j + k - 6 - origin]  ->  origin = -6 - first
+    inter = ndimage.correlate1d(x, odd, axis=axis, mode="wrap", origin=-6 - first)
+    shape = list(x.shape)
+    shape[axis] = 2 * n
+    out = np.empty(shape)
+    keep = [slice(None)] * x.ndim
+    keep[axis] = slice(start, None, 2)
+    out[tuple(keep)] = x
+    keep[axis] = slice(1 - start, None, 2)
+    out[tuple(keep)] = inter
+    return out
+
+
 def interp23tap(img: np.ndarray, ratio: int) -> np.ndarray:
     """Upsample by ``ratio`` (a power of 2) with the 23-tap kernel, circular borders.
 
-    Works in log2(ratio) stages of x2.  LR sample ``j`` lands on fine pixel
-    ``ratio*j + ratio//2`` (toolbox placement).  ``(C, h, w) -> (C, h*ratio, w*ratio)``.
+    Works in log2(ratio) stages of x2: zero insertion (samples at odd positions in the
+    first stage, even ones later) and separable filtering with :data:`KERNEL_23TAP`,
+    computed in polyphase form.  LR sample ``j`` lands on fine pixel ``ratio*j + ratio//2``
+    (toolbox placement).  ``(C, h, w) -> (C, h*ratio, w*ratio)``.
     """
     bands, squeeze = _as_bands(img)
     if ratio < 2 or ratio & (ratio - 1):
         raise InputError(f"interp23tap needs a ratio that is a power of 2, got {ratio}")
     out = np.asarray(bands, dtype=np.float64)
     for stage in range(int(np.log2(ratio))):
-        c, h, w = out.shape
         start = 1 if stage == 0 else 0
-        # Vertical pass only on the columns that hold samples (the others stay zero):
-        # same result as filtering the whole zero-inserted grid, half the work.
-        cols = np.zeros((c, 2 * h, w))
-        cols[:, start::2, :] = out
-        cols = ndimage.correlate1d(cols, KERNEL_23TAP, axis=1, mode="wrap")
-        up = np.zeros((c, 2 * h, 2 * w))
-        up[:, :, start::2] = cols
-        out = ndimage.correlate1d(up, KERNEL_23TAP, axis=2, mode="wrap")
+        out = _upsample2_axis(_upsample2_axis(out, 1, start), 2, start)
     return out[0] if squeeze else out
 
 

@@ -35,8 +35,9 @@ from engine.trainer import (FR_KEYS, DataSource, TrainConfig, _json_clean, _sele
                             evaluate_fr, evaluate_rr, model_fr_predict, model_rr_predictor,
                             resolve_datasets)
 
-BASELINES = ("exp", "brovey", "mtf_glp_hpm")
-BASELINE_LABELS = {"exp": "EXP", "brovey": "Brovey", "mtf_glp_hpm": "MTF-GLP-HPM"}
+BASELINES = ("exp", "brovey", "brovey_gdal", "mtf_glp_hpm")
+BASELINE_LABELS = {"exp": "EXP", "brovey": "Brovey", "brovey_gdal": "Brovey (GDAL)",
+                   "mtf_glp_hpm": "MTF-GLP-HPM"}
 RR_COLUMNS = ("Q2N", "SAM", "ERGAS", "PSNR", "SSIM")
 FR_COLUMNS = ("D_LAMBDA", "D_S", "QNR", "D_LAMBDA_K", "HQNR")
 

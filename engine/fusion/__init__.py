@@ -10,7 +10,8 @@ Inputs: ``pan (H, W)``, ``ms_up (C, H, W)`` = the MS already on the PAN grid
 ``valid (H, W)`` bool.  Pixels that are invalid, or NaN in the PAN or any MS band,
 never enter a statistic and come out NaN in every band.  Output float64 ``(C, H, W)``.
 
-Method ids: ``exp``, ``brovey``, ``gsa``, ``mtf_glp``, ``mtf_glp_hpm``.
+Method ids: ``exp``, ``brovey``, ``brovey_gdal`` (GDAL's weighted Brovey), ``gsa``,
+``mtf_glp``, ``mtf_glp_hpm``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..filters import Convention, decimate
-from . import brovey, exp, gsa, mtf_glp, mtf_glp_hpm
+from . import brovey, brovey_gdal, exp, gsa, mtf_glp, mtf_glp_hpm
 from .common import (FusionConfig, FusionParams, as_float_inputs, combined_valid, lowpass,
                      make_config)
 from .stats import FusionStatistics, MomentAccumulator
@@ -46,7 +47,7 @@ def _entry(mod: ModuleType) -> FusionMethod:
 
 
 METHODS: dict[str, FusionMethod] = {
-    m.NAME: _entry(m) for m in (exp, brovey, gsa, mtf_glp, mtf_glp_hpm)
+    m.NAME: _entry(m) for m in (exp, brovey, brovey_gdal, gsa, mtf_glp, mtf_glp_hpm)
 }
 
 

@@ -37,7 +37,8 @@ def _run(model: str, datasets: list[str], args: argparse.Namespace, tag: str) ->
     cfg = load_config(Path("training/configs") / f"{model}_multi.yaml", {
         "datasets": datasets, "epochs": args.epochs, "crop": args.crop,
         "eval_every": args.epochs, "eval_splits": ["test"], "fr_eval": True,
-        "data_root": args.data_root, "out_dir": str(Path(args.out) / f"{model}_{tag}"),
+        "data_root": args.data_root,
+        "out_dir": str(Path(args.out) / f"{model}_{tag}_{'-'.join(datasets)}"),
         "progress": False, "device": args.device, "num_workers": 0})
     t0 = time.time()
     result = train(cfg)

@@ -82,7 +82,7 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         return QIcon(ICON_PATH)
 
     def helpUrl(self) -> str:  # noqa: N802
-        return f"{HELP_URL}-{self.name()}"
+        return HELP_URL
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate(type(self).__name__, text)

@@ -7,9 +7,11 @@
 
 from .evaluate_qnr import EvaluateQnrAlgorithm
 from .evaluate_reduced import EvaluateReducedAlgorithm
+from .pansharpen import PansharpenAlgorithm
 from .pansharpen_classical import PansharpenClassicalAlgorithm
 
 ALGORITHMS: list = [
+    PansharpenAlgorithm,
     PansharpenClassicalAlgorithm,
     EvaluateQnrAlgorithm,
     EvaluateReducedAlgorithm,

@@ -1,0 +1,514 @@
+"""Tiled model inference on whole arrays or streamed horizontal strips (torch; no GDAL).
+
+Inputs are already scaled (see :mod:`scaling`): ``pan`` (H, W), ``bms`` (C, H, W) = the MS
+placed on the PAN grid, ``valid`` (H, W) bool.  Output: (C, H, W) float32 in the same
+scaled units as ``bms``, **clipped to >= 0** (negative radiance/reflectance is not
+physical; values above 1 are kept because a percentile scaling maps the brightest 1 % of
+pixels above 1), NaN where the input is not valid.  Mapping back to data units (the
+inverse MS scaling) is the caller's job (:mod:`raster_inference` does it).
+
+Tiling (the tile grid depends only on the image size, ``tile_size`` and ``overlap``,
+never on the batch size or on how rows are streamed):
+
+* Tiles are always full size ``tile_size`` x ``tile_size``: PanTiny's channel attention
+  pools over the whole tile (spec §5.2), so a smaller edge tile would change the result.
+  Tile ``k`` starts at ``k * (tile_size - overlap)``; the last tile along an axis is moved
+  back to end exactly at the image edge (it then overlaps its neighbour by more than
+  ``overlap``).  Only an image smaller than one tile is padded, by reflection, and the
+  padding is cropped from the output.
+* Stitching keeps each tile's centre.  ``blend='cut'``: consecutive tiles are cut in the
+  middle of their overlap, so at least ``overlap // 2`` pixels of context are dropped on
+  every interior side.  ``blend='linear'`` (default): neighbouring tiles are cross-faded
+  with linear weights over the middle half of their overlap (ramp ``overlap // 2`` wide
+  centred on the cut; weights sum to exactly 1), so at least ``overlap // 4`` pixels of
+  context stay unused at every interior tile edge.  Cross-fading turns the small
+  tile-to-tile offsets caused by PanTiny's tile-wide channel attention into invisible
+  ramps instead of steps along the cut lines (bench/RESULTS.md).  On image sides nothing
+  is dropped, and the network sees the image edge exactly as in whole-image inference.
+  For a purely convolutional model whose receptive-field half-width is at most the
+  unused context (``overlap // 2`` for 'cut', ``overlap // 4`` for 'linear'), tiled
+  output equals whole-image output (to float rounding).
+* Invalid pixels (PAN or any MS band nodata, or non-finite) are filled with a constant
+  per band (by default the mean of the valid pixels; streaming callers pass image-wide
+  means) before inference so they do not disturb their neighbours, and are NaN in the
+  output.
+
+The defaults below come from ``bench/tiling_study.py`` (bench/RESULTS.md, section
+"Tiled vs whole-image inference"); ``tests/engine/test_tiling_defaults.py`` holds them
+to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import Canceled, EngineError, InputError
+
+try:  # torch is optional for the package as a whole, required here
+    import torch
+    import torch.nn.functional as F
+except ImportError as exc:  # pragma: no cover - exercised only without torch
+    from .errors import DependencyError
+
+    raise DependencyError(
+        "PyTorch is required for model inference; install torch (CPU or CUDA build) into "
+        "the Python environment QGIS uses"
+    ) from exc
+
+#: Stitching mode (chosen by bench/tiling_study.py), see :data:`BLENDS`.
+DEFAULT_BLEND = "linear"
+#: Tile edge in PAN pixels (chosen by bench/tiling_study.py).
+DEFAULT_TILE_SIZE = 256
+#: Overlap between neighbouring tiles in PAN pixels (chosen by bench/tiling_study.py).
+DEFAULT_OVERLAP = 64
+#: Tiles per forward pass on the CPU (``batch_size=None``).  Does not change the result,
+#: only speed and memory: PanTiny needs about 210 MB per 256 x 256 tile in float32, and
+#: batching brings no speed on the CPU.
+DEFAULT_BATCH_SIZE = 1
+#: Tiles per forward pass on CUDA (``batch_size=None``): ~1.7 GB of GPU memory at 256 px.
+DEFAULT_CUDA_BATCH_SIZE = 8
+
+DTYPES = ("fp32", "bf16")
+#: Stitching: 'cut' keeps each tile's centre up to the middle of the overlap (hard
+#: cut); 'linear' cross-fades neighbouring tiles over the middle half of their overlap.
+BLENDS = ("cut", "linear")
+
+ReadRows = Callable[[int, int], "tuple[np.ndarray, np.ndarray, np.ndarray | None]"]
+Progress = Callable[[float], None]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def select_device(requested: str = "auto") -> tuple["torch.device", str]:
+    """Resolve ``'auto' | 'cpu' | 'cuda' | 'cuda:N'`` to a torch device.
+
+    Returns ``(device, message)``; ``message`` says which device is used and, when CUDA
+    was asked for but is not usable, why the run falls back to the CPU (log it as a
+    warning: it starts with ``"WARNING"``).
+    """
+    req = (requested or "auto").strip().lower()
+    if req not in ("auto", "cpu") and not (req == "cuda" or req.startswith("cuda:")):
+        raise InputError(f"unknown device {requested!r}; use 'auto', 'cpu' or 'cuda'")
+    if req == "cpu":
+        return torch.device("cpu"), "using CPU (requested)"
+    cuda_ok = torch.cuda.is_available()
+    if req == "auto":
+        if cuda_ok:
+            dev = torch.device("cuda")
+            return dev, f"using CUDA ({torch.cuda.get_device_name(dev)}), chosen automatically"
+        return torch.device("cpu"), "using CPU (no CUDA device available)"
+    # explicit cuda / cuda:N
+    if not cuda_ok:
+        why = (
+            "this PyTorch build has no CUDA support"
+            if torch.version.cuda is None
+            else "no CUDA device is visible (driver missing or CUDA_VISIBLE_DEVICES empty)"
+        )
+        return (
+            torch.device("cpu"),
+            f"WARNING: CUDA was requested but {why} (torch {torch.__version__}); "
+            "falling back to CPU, which is much slower",
+        )
+    dev = torch.device(req)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        return (
+            torch.device("cuda"),
+            f"WARNING: {req} does not exist ({torch.cuda.device_count()} CUDA device(s)); "
+            "using cuda:0",
+        )
+    return dev, f"using CUDA ({torch.cuda.get_device_name(dev)}), requested"
+
+
+# --------------------------------------------------------------------------- tile grid
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile along one axis: input ``[start, start + tile)``, kept ``[keep_start, keep_stop)``.
+
+    All in image coordinates.  ``start + tile`` exceeds the image length only when the
+    image is shorter than one tile (then the tile is padded by reflection).
+    """
+
+    start: int
+    keep_start: int
+    keep_stop: int
+
+
+def plan_axis(length: int, tile: int | None, overlap: int) -> list[Span]:
+    """Fixed tile layout along one axis of ``length`` pixels (``tile`` None: one tile)."""
+    if length < 1:
+        raise InputError(f"cannot tile an axis of length {length}")
+    if tile is None or length <= tile:
+        return [Span(0, 0, length)]
+    stride = tile - overlap
+    n = math.ceil((length - tile) / stride) + 1
+    starts = [min(k * stride, length - tile) for k in range(n)]
+    cuts = [0] + [(starts[k + 1] + starts[k] + tile) // 2 for k in range(n - 1)] + [length]
+    return [Span(starts[k], cuts[k], cuts[k + 1]) for k in range(n)]
+
+
+def seam_positions(length: int, tile: int | None, overlap: int) -> list[int]:
+    """Image coordinates where the output switches from one tile to the next."""
+    return [s.keep_start for s in plan_axis(length, tile, overlap)[1:]]
+
+
+def blend_radius(spans: list[Span], tile: int | None, overlap: int, blend: str) -> int:
+    """Half-width ``r`` of the linear ramps around every cut (0 for ``blend='cut'``).
+
+    ``overlap // 4``, reduced where needed so that each ramp stays inside both tiles with
+    at least ``overlap // 4`` pixels of unused context and ramps never meet.
+    """
+    if blend == "cut" or tile is None or len(spans) < 2:
+        return 0
+    r = overlap // 4
+    margin = overlap // 4  # unused context kept at every tile edge
+    n = len(spans)
+    for k, s in enumerate(spans):
+        if k > 0:
+            r = min(r, s.keep_start - s.start - margin)
+        if k < n - 1:
+            r = min(r, s.start + tile - s.keep_stop - margin)
+        r = min(r, (s.keep_stop - s.keep_start) // 2)
+    return max(0, r)
+
+
+def axis_weights(spans: list[Span], r: int) -> list[tuple[int, int, np.ndarray]]:
+    """Per tile ``(lo, hi, w)``: the tile contributes ``w`` (float32, length hi-lo) to
+    image positions ``[lo, hi)``.
+
+    ``w`` is 1 inside the kept range and ramps linearly (at pixel centres) over
+    ``[cut - r, cut + r)`` around every cut shared with a neighbour, so the weights of
+    all tiles sum to exactly 1 everywhere; ``r = 0`` gives the hard centre cut.
+    """
+    out = []
+    n = len(spans)
+    for k, s in enumerate(spans):
+        lo = s.keep_start - (r if k > 0 else 0)
+        hi = s.keep_stop + (r if k < n - 1 else 0)
+        x = np.arange(lo, hi, dtype=np.float64) + 0.5
+        w = np.ones(hi - lo, dtype=np.float64)
+        if r and k > 0:
+            w = np.minimum(w, (x - (s.keep_start - r)) / (2 * r))
+        if r and k < n - 1:
+            w = np.minimum(w, (s.keep_stop + r - x) / (2 * r))
+        out.append((lo, hi, np.clip(w, 0.0, 1.0).astype(np.float32)))
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def valid_mask(pan: np.ndarray, bms: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """``valid`` AND finite PAN AND every MS band finite, (H, W) bool."""
+    m = np.isfinite(pan) & np.isfinite(bms).all(axis=0)
+    if valid is not None:
+        m &= np.asarray(valid, dtype=bool)
+    return m
+
+
+def fill_values(pan: np.ndarray, bms: np.ndarray, valid: np.ndarray) -> tuple[float, np.ndarray]:
+    """Means of the valid pixels: PAN scalar and MS (C,) vector (0 where nothing is valid)."""
+    if not valid.any():
+        return 0.0, np.zeros(bms.shape[0], dtype=np.float64)
+    fp = float(np.mean(pan[valid], dtype=np.float64))
+    fm = np.array([np.mean(b[valid], dtype=np.float64) for b in bms])
+    return fp, fm
+
+
+@contextlib.contextmanager
+def _deterministic(device: "torch.device", allow_tf32: bool) -> Iterator[None]:
+    """Deterministic kernels for the duration of a run; global flags restored afterwards."""
+    prev = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        torch.backends.cudnn.benchmark = prev[2]
+        torch.backends.cudnn.deterministic = prev[3]
+        torch.backends.cudnn.allow_tf32 = prev[4]
+        torch.backends.cuda.matmul.allow_tf32 = prev[5]
+
+
+def _pad_to(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Reflect-pad the last two axes of ``a`` at the bottom/right up to ``rows`` x ``cols``."""
+    pr, pc = rows - a.shape[-2], cols - a.shape[-1]
+    if pr <= 0 and pc <= 0:
+        return a
+    width = [(0, 0)] * (a.ndim - 2) + [(0, max(pr, 0)), (0, max(pc, 0))]
+    return np.pad(a, width, mode="reflect")
+
+
+# --------------------------------------------------------------------------- predictor
+
+
+class TiledPredictor:
+    """Run a pan-sharpening model over an image tile by tile, in batches.
+
+    ``model`` follows the engine convention ``forward(ms, bms, pan)`` with ``bms``
+    (B, C, T, T) and ``pan`` (B, 1, T, T); the LR ``ms`` argument is given the
+    ``ratio`` x ``ratio`` area average of the tile's ``bms`` (the project's models do
+    not use it).  The model is moved to ``device`` and put in eval mode.
+
+    ``batch_size`` None (or 0) picks :data:`DEFAULT_BATCH_SIZE` on the CPU and
+    :data:`DEFAULT_CUDA_BATCH_SIZE` on CUDA.  ``tile_size`` None runs the whole image as
+    one tile (the reference of the tiling study; memory grows with the image).  ``dtype='bf16'`` uses bfloat16 autocast on
+    CUDA only; on CPU it falls back to fp32 (see :attr:`messages`).  In fp32 mode TF32
+    is disabled so that fp32 means fp32.
+    """
+
+    def __init__(
+        self,
+        model: "torch.nn.Module",
+        device: "torch.device | str" = "cpu",
+        tile_size: int | None = DEFAULT_TILE_SIZE,
+        overlap: int = DEFAULT_OVERLAP,
+        batch_size: int | None = None,
+        dtype: str = "fp32",
+        ratio: int = 4,
+        blend: str | None = None,
+    ) -> None:
+        blend = DEFAULT_BLEND if blend is None else blend
+        if blend not in BLENDS:
+            raise InputError(f"blend must be one of {BLENDS}, got {blend!r}")
+        if tile_size is not None and (int(tile_size) != tile_size or tile_size < 8):
+            raise InputError(f"tile size must be an integer >= 8 pixels, got {tile_size}")
+        if int(overlap) != overlap or overlap < 0:
+            raise InputError(f"overlap must be a non-negative integer, got {overlap}")
+        if tile_size is not None and overlap >= tile_size:
+            raise InputError(
+                f"overlap ({overlap}) must be smaller than the tile size ({tile_size}); "
+                "a typical overlap is a quarter of the tile size"
+            )
+        self.device = torch.device(device)
+        if batch_size is None or batch_size == 0:
+            batch_size = (DEFAULT_CUDA_BATCH_SIZE if self.device.type == "cuda"
+                          else DEFAULT_BATCH_SIZE)
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise InputError(f"batch size must be a positive integer, got {batch_size}")
+        if dtype not in DTYPES:
+            raise InputError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.tile_size = None if tile_size is None else int(tile_size)
+        self.overlap = int(overlap)
+        self.blend = blend
+        self.batch_size = int(batch_size)
+        self.ratio = int(ratio)
+        self.messages: list[str] = []
+        if dtype == "bf16" and self.device.type != "cuda":
+            self.messages.append("bf16 autocast is only used on CUDA; running fp32 on the CPU")
+            dtype = "fp32"
+        self.dtype = dtype
+        self.model = model.to(self.device).eval()
+        #: Statistics of the last run: tiles, seconds, megapixels per second.
+        self.last_stats: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- public API
+
+    def tile_shape(self, height: int, width: int) -> tuple[int, int]:
+        """(rows, cols) of every tile for an image of ``height`` x ``width``."""
+        if self.tile_size is None:
+            return height, width
+        return self.tile_size, self.tile_size
+
+    def predict(
+        self,
+        pan: np.ndarray,
+        bms: np.ndarray,
+        valid: np.ndarray | None = None,
+        *,
+        fill_pan: float | None = None,
+        fill_ms: Sequence[float] | None = None,
+        progress: Progress | None = None,
+        is_canceled: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Whole in-memory arrays: ``pan`` (H, W), ``bms`` (C, H, W) -> (C, H, W) float32.
+
+        ``fill_*`` default to the means of the valid pixels.
+        """
+        pan, bms = self._check(pan, bms)
+        height, width = pan.shape
+        vmask = valid_mask(pan, bms, valid)
+        if fill_pan is None or fill_ms is None:
+            fp, fm = fill_values(pan, bms, vmask)
+            fill_pan = fp if fill_pan is None else fill_pan
+            fill_ms = fm if fill_ms is None else fill_ms
+        out = np.empty(bms.shape, dtype=np.float32)
+
+        def read_rows(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return pan[y0:y1], bms[:, y0:y1], vmask[y0:y1]
+
+        for y0, block in self.predict_rows(
+            read_rows, height, width, fill_pan=fill_pan, fill_ms=fill_ms,
+            progress=progress, is_canceled=is_canceled,
+        ):
+            out[:, y0 : y0 + block.shape[1]] = block
+        return out
+
+    def predict_rows(
+        self,
+        read_rows: ReadRows,
+        height: int,
+        width: int,
+        *,
+        fill_pan: float,
+        fill_ms: Sequence[float],
+        progress: Progress | None = None,
+        is_canceled: Callable[[], bool] | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Stream an image of ``height`` x ``width`` one row of tiles at a time.
+
+        ``read_rows(y0, y1)`` must return ``(pan (n, W), bms (C, n, W), valid (n, W) or
+        None)`` for image rows ``[y0, y1)``, n = y1 - y0 (NaN allowed; they count as
+        invalid).  It is called once per row of tiles with ``y1 - y0 <= tile_size``, so
+        memory stays bounded by ``tile_size x width`` plus the batch.  Yields
+        ``(y0, block (C, n, W) float32)`` for consecutive, non-overlapping row blocks
+        that cover ``[0, height)`` in order.  ``progress(fraction)`` is called after every
+        batch; ``is_canceled()`` is checked before every batch and raises
+        :class:`~errors.Canceled`.
+        """
+        fill_ms_arr = np.asarray(fill_ms, dtype=np.float32).reshape(-1)
+        spans_y = plan_axis(height, self.tile_size, self.overlap)
+        spans_x = plan_axis(width, self.tile_size, self.overlap)
+        th, tw = self.tile_shape(height, width)
+        wy = axis_weights(spans_y, blend_radius(spans_y, self.tile_size, self.overlap, self.blend))
+        wx = axis_weights(spans_x, blend_radius(spans_x, self.tile_size, self.overlap, self.blend))
+        total = len(spans_y) * len(spans_x)
+        done = 0
+        carry: np.ndarray | None = None  # weighted rows shared with the next strip
+        t0 = time.perf_counter()
+        # torch contexts are entered per strip, never held across a yield
+        for k, sy in enumerate(spans_y):
+            if is_canceled is not None and is_canceled():
+                raise Canceled("pan-sharpening canceled")
+            y1 = min(sy.start + th, height)
+            pan, bms, valid = read_rows(sy.start, y1)
+            pan, bms = self._check(pan, bms)
+            if pan.shape != (y1 - sy.start, width):
+                raise InputError(
+                    f"read_rows({sy.start}, {y1}) returned PAN {pan.shape}, "
+                    f"expected {(y1 - sy.start, width)}"
+                )
+            if fill_ms_arr.size != bms.shape[0]:
+                raise InputError(
+                    f"fill_ms has {fill_ms_arr.size} values for {bms.shape[0]} MS bands"
+                )
+            vmask = valid_mask(pan, bms, valid)
+            pan = np.where(vmask, pan, np.float32(fill_pan)).astype(np.float32, copy=False)
+            bms = np.where(vmask, bms, fill_ms_arr[:, None, None]).astype(np.float32, copy=False)
+
+            def on_batch(n_tiles: int, _base: int = done) -> None:
+                if progress is not None:
+                    progress((_base + n_tiles) / total)
+
+            lo, hi, w_rows = wy[k]
+            with torch.inference_mode(), _deterministic(self.device, allow_tf32=False):
+                block = self._run_strip(
+                    pan, bms, sy, (lo, hi, w_rows), spans_x, wx, th, tw, width,
+                    on_batch, is_canceled,
+                )
+            if carry is not None:
+                block[:, : carry.shape[1]] += carry
+            emit = hi if k == len(spans_y) - 1 else hi - 2 * (hi - sy.keep_stop)
+            carry = block[:, emit - lo :].copy() if emit < hi else None
+            out = block[:, : emit - lo]
+            out[:, ~vmask[lo - sy.start : emit - sy.start]] = np.nan
+            done += len(spans_x)
+            yield lo, out
+        secs = time.perf_counter() - t0
+        self.last_stats = {
+            "tiles": float(total),
+            "seconds": secs,
+            "mpix_per_s": height * width / 1e6 / secs if secs > 0 else float("inf"),
+        }
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _check(pan: np.ndarray, bms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pan = np.asarray(pan)
+        bms = np.asarray(bms)
+        if pan.ndim != 2 or bms.ndim != 3 or bms.shape[1:] != pan.shape:
+            raise InputError(
+                f"expected pan (H, W) and bms (C, H, W) on the same grid, got pan {pan.shape} "
+                f"and bms {bms.shape}"
+            )
+        return pan, bms
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, bms_t: "torch.Tensor", pan_t: "torch.Tensor") -> "torch.Tensor":
+        h, w = bms_t.shape[-2:]
+        ms_t = F.adaptive_avg_pool2d(bms_t, (max(1, h // self.ratio), max(1, w // self.ratio)))
+        try:
+            with self._autocast():
+                out = self.model(ms_t, bms_t, pan_t)
+        except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
+            raise EngineError(
+                f"the GPU ran out of memory with tiles of {self.tile_size} px in batches of "
+                f"{self.batch_size}; reduce the batch size or the tile size, or use the CPU"
+            ) from exc
+        return out.float().clamp_(min=0.0)
+
+    def _run_strip(
+        self,
+        pan: np.ndarray,
+        bms: np.ndarray,
+        sy: Span,
+        rows: tuple[int, int, np.ndarray],
+        spans_x: list[Span],
+        wx: list[tuple[int, int, np.ndarray]],
+        th: int,
+        tw: int,
+        width: int,
+        on_batch: Callable[[int], None],
+        is_canceled: Callable[[], bool] | None,
+    ) -> np.ndarray:
+        """Run one row of tiles; returns its weighted output for image rows ``[lo, hi)``."""
+        c = bms.shape[0]
+        lo, hi, w_rows = rows
+        x = np.concatenate([bms, pan[None]], axis=0)  # (C+1, n, W)
+        x = _pad_to(x, th, tw)
+        xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        r0, r1 = lo - sy.start, hi - sy.start
+        hard = bool(np.all(w_rows == 1.0)) and all(bool(np.all(w == 1.0)) for _, _, w in wx)
+        out = torch.zeros((c, hi - lo, width), dtype=torch.float32, device=self.device)
+        wr = torch.from_numpy(w_rows).to(self.device)[:, None]
+        wcols = [torch.from_numpy(w).to(self.device)[None, :] for _, _, w in wx]
+        for b0 in range(0, len(spans_x), self.batch_size):
+            batch = spans_x[b0 : b0 + self.batch_size]
+            if is_canceled is not None and is_canceled():
+                raise Canceled("pan-sharpening canceled")
+            tiles = torch.stack([xt[:, :, s.start : s.start + tw] for s in batch])
+            pred = self._forward(tiles[:, :c], tiles[:, c:])
+            for i, s in enumerate(batch):
+                j = b0 + i
+                c0, c1, _ = wx[j]
+                part = pred[i, :, r0:r1, c0 - s.start : c1 - s.start]
+                if hard:
+                    out[:, :, c0:c1] = part
+                else:
+                    out[:, :, c0:c1] += part * (wr * wcols[j])
+            on_batch(b0 + len(batch))
+        return out.cpu().numpy()

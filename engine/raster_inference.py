@@ -1,0 +1,401 @@
+"""Streamed raster pan-sharpening with a trained model: files in, file out.
+
+:func:`pansharpen_raster` reads a PAN and an MS raster, puts them on one grid, scales
+them once from the whole images, runs :class:`engine.inference.TiledPredictor` one row of
+tiles at a time and writes each finished strip with :class:`engine.raster_io.RasterWriter`.
+Memory is bounded by ``tile_size`` x PAN width x (bands + a few planes) plus the model's
+activations for one batch, never by the number of rows of the scene.
+
+GDAL is reached only through :mod:`engine.raster_io`; this module itself imports no GDAL.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import __version__ as ENGINE_VERSION
+from .checkpoint import load_model, read_metadata
+from .errors import Canceled, InputError
+from .feedback import Feedback, NullFeedback
+from .grid import Alignment
+from .inference import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE_SIZE,
+    TiledPredictor,
+    select_device,
+)
+from .placement import effective_method, lr_rows_for, place_rows
+from .pair import check_pair, default_nodata, first_nodata
+from .raster_io import RasterReader, RasterWriter
+from .scaling import DEFAULT_MAX_SAMPLES, Scaling
+
+#: MS placement used to build ``bms`` from a georeferenced MS (as the training data's
+#: full-resolution scenes: interp23tap at pixel-is-area placement, symmetric borders).
+BMS_METHOD = "interp23tap"
+BMS_PHASE = "area"
+#: 1-based B, G, R, NIR1 bands of an 8-band WorldView MS (spec §2.2).
+WV8_BGRN = (2, 3, 5, 7)
+#: PAN columns placed at once (bounds the memory of the MS placement of one strip).
+PLACEMENT_CHUNK = 2048
+#: Output columns handed to the writer at once (rounded to whole file blocks).
+WRITE_CHUNK = 2048
+#: PAN rows read at once when sampling the whole image for the input scaling.
+_SAMPLE_STRIP_ROWS = 512
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def default_bands(ms_band_count: int, model_band_count: int,
+                  model_band_names: Sequence[str] | None = None) -> list[int]:
+    """1-based MS band numbers to feed a model, in the model's band order.
+
+    8-band WorldView MS -> 2, 3, 5, 7 (B, G, R, NIR1) for a 4-band B, G, R, NIR model;
+    an MS with exactly the model's band count -> all bands in file order.  Anything else
+    must be given explicitly.
+    """
+    names = [n.lower() for n in (model_band_names or [])]
+    bgrn = not names or names == ["blue", "green", "red", "nir"]
+    if model_band_count == 4 and ms_band_count == 8 and bgrn:
+        return list(WV8_BGRN)
+    if ms_band_count == model_band_count:
+        return list(range(1, ms_band_count + 1))
+    label = ", ".join(model_band_names) if model_band_names else f"{model_band_count} bands"
+    raise InputError(
+        f"the MS has {ms_band_count} bands and the model expects {model_band_count} "
+        f"({label}); choose the MS bands to use, in that order (e.g. BANDS=2,3,5,7 for "
+        "an 8-band WorldView MS)"
+    )
+
+
+def _check_bands(bands: Sequence[int], ms_band_count: int, model_band_count: int) -> list[int]:
+    out = []
+    for b in bands:
+        if isinstance(b, bool) or int(b) != b:
+            raise InputError(f"band numbers must be integers, got {b!r}")
+        if not 1 <= int(b) <= ms_band_count:
+            raise InputError(
+                f"MS band {b} does not exist: the MS has {ms_band_count} band(s), numbered "
+                "from 1"
+            )
+        out.append(int(b))
+    if len(out) != model_band_count:
+        raise InputError(
+            f"{len(out)} MS band(s) given ({', '.join(map(str, out))}) but the model expects "
+            f"{model_band_count}"
+        )
+    return out
+
+
+def _sample_step(values: int, max_samples: int) -> int:
+    """Same regular-grid step as :func:`engine.scaling.compute_scale` uses."""
+    return max(1, math.ceil(math.sqrt(values / max(int(max_samples), 1))))
+
+
+def _strided_sample(reader: RasterReader, bands: Sequence[int], max_samples: int,
+                    feedback: Feedback) -> np.ndarray:
+    """``image[:, ::s, ::s]`` of the whole raster (floats, NaN on nodata), read in strips.
+
+    ``s`` is the step :func:`engine.scaling.compute_scale` would use on the whole image,
+    so fitting on this sample gives exactly the whole-image scaling.
+    """
+    info = reader.info
+    step = _sample_step(len(bands) * info.height * info.width, max_samples)
+    rows_per_read = step * max(1, _SAMPLE_STRIP_ROWS // step)
+    parts = []
+    for r0 in range(0, info.height, rows_per_read):
+        if feedback.is_canceled():
+            raise Canceled("pan-sharpening canceled")
+        n = min(rows_per_read, info.height - r0)
+        block = reader.read(0, r0, info.width, n, bands, np.float32)
+        parts.append(block[:, ::step, ::step])
+    return np.concatenate(parts, axis=1)
+
+
+def _column_chunks(alignment: Alignment, pan_width: int, ms_width: int,
+                   chunk: int | None = None) -> list[tuple[int, int, int, int, Alignment]]:
+    """Split the MS placement of a strip into column chunks to bound its memory.
+
+    Returns ``(x0, x1, m0, m1, alignment')``: PAN columns ``[x0, x1)`` are placed from MS
+    columns ``[m0, m1)`` (the columns that map onto them plus
+    :data:`engine.placement.LR_MARGIN` of context, or up to the MS edge) with the
+    alignment shifted to the chunk's origins.  With that context the chunks equal the
+    whole-width placement (the same argument as :func:`engine.placement.lr_rows_for`
+    for rows, which this reuses through a transposed alignment).
+    """
+    chunk = PLACEMENT_CHUNK if chunk is None else int(chunk)
+    transposed = Alignment(alignment.ratio, alignment.offset_x, alignment.offset_x)
+    out = []
+    for x0 in range(0, pan_width, chunk):
+        x1 = min(pan_width, x0 + chunk)
+        m0, m1 = lr_rows_for(x0, x1, transposed, ms_width, BMS_PHASE)
+        if m1 <= m0:
+            continue  # outside the MS footprint: stays NaN
+        shifted = Alignment(alignment.ratio, alignment.offset_y,
+                            alignment.offset_x + alignment.ratio * m0 - x0)
+        out.append((x0, x1, m0, m1, shifted))
+    return out
+
+
+def _release_cache(obj: Any) -> None:
+    """Write out and drop GDAL's cached blocks of one raster (reader or writer).
+
+    GDAL keeps every block read or written in its global block cache until the cache is
+    full (5 % of RAM by default, QGIS's setting inside QGIS), so a long streamed run would
+    otherwise grow by up to that amount.  Uses a public ``flush()`` when
+    :mod:`engine.raster_io` offers one, else the dataset handle it keeps.
+    """
+    flush = getattr(obj, "flush", None)
+    if callable(flush):
+        flush()
+        return
+    ds = getattr(obj, "_ds", None)
+    if ds is not None:
+        ds.FlushCache()
+
+
+class _BlockAlignedWriter:
+    """Buffers consecutive row blocks and writes them in whole rows of file blocks.
+
+    Writing only complete file blocks, then flushing them, keeps GDAL from caching the
+    whole output and never rewrites a compressed block (which would bloat a GeoTIFF).
+    """
+
+    def __init__(self, writer: RasterWriter) -> None:
+        self.writer = writer
+        self.block_rows = max(1, int(writer.block_shape[0]))
+        self.block_cols = max(1, int(writer.block_shape[1]))
+        self.next_row = 0  # first row not yet written
+        self.parts: list[np.ndarray] = []
+        self.buffered = 0
+
+    def add(self, y0: int, block: np.ndarray) -> None:
+        if y0 != self.next_row + self.buffered:
+            raise InputError(f"row blocks must arrive in order: got row {y0}, expected "
+                             f"{self.next_row + self.buffered}")
+        self.parts.append(block)
+        self.buffered += block.shape[1]
+        n = (self.buffered // self.block_rows) * self.block_rows
+        if n:
+            self._write(n)
+
+    def finish(self) -> None:
+        if self.buffered:
+            self._write(self.buffered)
+
+    def _write(self, n: int) -> None:
+        data = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts, axis=1)
+        # column chunks bound the writer's conversion temporaries (float64 copies)
+        step = max(1, WRITE_CHUNK // max(1, self.block_cols)) * self.block_cols
+        for x0 in range(0, data.shape[2], step):
+            self.writer.write(x0, self.next_row, data[:, :n, x0:x0 + step])
+        rest = data[:, n:]
+        self.parts = [rest] if rest.shape[1] else []
+        self.buffered -= n
+        self.next_row += n
+        _release_cache(self.writer)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def pansharpen_raster(
+    pan_path: str,
+    ms_path: str,
+    output_path: str,
+    checkpoint_path: str,
+    bands: Sequence[int] | None = None,
+    device: str = "auto",
+    tile_size: int = DEFAULT_TILE_SIZE,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int | None = None,
+    creation_options: str | Sequence[str] | None = None,
+    out_dtype: Any = None,
+    feedback: Feedback | None = None,
+    nodata: float | None = None,
+    precision: str = "fp32",
+    blend: str | None = None,
+    cog: bool = False,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+) -> dict[str, Any]:
+    """Pan-sharpen ``ms_path`` with ``pan_path`` using the model in ``checkpoint_path``.
+
+    * ``bands``: 1-based MS band numbers in the model's band order (default from the MS
+      band count and the checkpoint's band names, see :func:`default_bands`).
+    * ``device``: 'auto', 'cpu' or 'cuda' (falls back to CPU with a warning).
+    * ``tile_size``/``overlap``/``batch_size``/``blend``: see
+      :class:`engine.inference.TiledPredictor` (``batch_size`` None: 1 on the CPU, 8 on
+      CUDA; ``blend`` None: :data:`engine.inference.DEFAULT_BLEND`).
+    * ``precision``: 'fp32' or 'bf16' (bf16 autocast on CUDA only).
+    * ``out_dtype``: output data type (default: the MS data type); ``nodata``: output
+      nodata value (default: the MS nodata, else :func:`default_nodata`).
+    * ``creation_options``: GDAL creation options (``'KEY=VALUE|...'`` or a list);
+      ``cog``: write a Cloud Optimized GeoTIFF.
+    * ``feedback``: :class:`Feedback` (progress 0-100, messages, cancellation).
+
+    The output lies on the PAN grid (same size, geotransform, CRS) with one band per
+    model band, described by the checkpoint's band names.  It is nodata wherever the
+    PAN or any used MS band is nodata or outside the MS footprint.  Values are the
+    model output in scaled units, clipped at 0, times the MS divisor of the input
+    scaling.  Provenance (engine version, checkpoint SHA-256, scaling, band mapping,
+    tiling, device) is stored in the dataset metadata.
+
+    Raises :class:`~engine.errors.InputError` / :class:`~engine.errors.AlignmentError`
+    for unusable inputs (before any file is created), :class:`~engine.errors.Canceled`
+    when canceled (the partial output is removed).  Returns a dict with ``OUTPUT``,
+    ``DEVICE_USED``, ``BANDS``, ``SCALING``, ``TILE_SIZE``, ``OVERLAP``, ``BATCH_SIZE``,
+    ``BLEND``, ``SECONDS`` and ``MPIX_PER_S``.
+    """
+    fb: Feedback = feedback if feedback is not None else NullFeedback()
+    t_start = time.perf_counter()
+
+    # ---- inputs, grids, model: everything that can fail before a file is created
+    meta, sha256 = read_metadata(checkpoint_path)
+    dev, dev_msg = select_device(device)
+    (fb.warning if dev_msg.startswith("WARNING") else fb.info)(dev_msg)
+    model, meta = load_model(checkpoint_path, dev)
+    model_bands = int(meta["bands"]["count"])
+    band_names = list(meta["bands"].get("names") or [f"band {i + 1}" for i in range(model_bands)])
+
+    with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+        pan_info, ms_info = pan_r.info, ms_r.info
+        alignment: Alignment = check_pair(pan_info, ms_info)
+        ms_bands = (
+            default_bands(ms_info.band_count, model_bands, meta["bands"].get("names"))
+            if bands is None or len(bands) == 0
+            else _check_bands(bands, ms_info.band_count, model_bands)
+        )
+        ckpt_ratios = meta.get("ratio")
+        ckpt_ratios = ckpt_ratios if isinstance(ckpt_ratios, list) else [ckpt_ratios]
+        if ckpt_ratios and alignment.ratio not in ckpt_ratios:
+            fb.warning(
+                f"the MS/PAN resolution ratio is {alignment.ratio} but the model was trained "
+                f"at ratio {', '.join(map(str, ckpt_ratios))}; results may be poor"
+            )
+        mapping = ", ".join(f"MS band {b} -> {n}" for b, n in zip(ms_bands, band_names))
+        fb.info(f"band mapping: {mapping}")
+        fb.info(
+            f"PAN {pan_info.width}x{pan_info.height}, MS {ms_info.width}x{ms_info.height}x"
+            f"{ms_info.band_count}, ratio {alignment.ratio}, MS offset "
+            f"({alignment.offset_x:g}, {alignment.offset_y:g}) PAN px"
+        )
+        out_t = np.dtype(ms_info.dtype if out_dtype is None else out_dtype)
+        if nodata is None:
+            nodata = first_nodata(ms_info.nodata, ms_bands)
+            if nodata is None:
+                nodata = default_nodata(out_t)
+        predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
+                                   batch_size=batch_size, dtype=precision,
+                                   ratio=alignment.ratio, blend=blend)
+        for msg in predictor.messages:
+            fb.warning(msg)
+
+        # ---- input scaling, once over the whole images (strided sample, valid pixels)
+        fb.info("computing the input scaling over the whole images")
+        pan_sample = _strided_sample(pan_r, [1], max_samples, fb)[0]
+        fb.set_progress(3.0)
+        ms_sample = _strided_sample(ms_r, ms_bands, max_samples, fb)
+        fb.set_progress(5.0)
+        scaling = Scaling.from_dict(meta.get("input_scaling"))
+        try:
+            # the samples already are compute_scale's regular grid: no second subsampling
+            scaling = scaling.fit(ms=ms_sample, pan=pan_sample,
+                                  max_samples=max(ms_sample.size, pan_sample.size) + 1)
+        except InputError as exc:
+            raise InputError(f"cannot scale the inputs: {exc}") from exc
+        pan_div = float(scaling.divisor("pan"))
+        ms_div = np.asarray(scaling.divisor("ms"), dtype=np.float64).reshape(-1)
+        if ms_div.size == 1:
+            ms_div = np.repeat(ms_div, len(ms_bands))
+        fill_pan = float(np.nanmean(pan_sample) / pan_div) if np.isfinite(pan_sample).any() else 0.0
+        fill_ms = [
+            float(np.nanmean(b) / d) if np.isfinite(b).any() else 0.0
+            for b, d in zip(ms_sample, ms_div)
+        ]
+        del pan_sample, ms_sample
+        fb.info(f"input scaling: {json.dumps(scaling.to_dict())}")
+
+        # ---- streaming
+        H, W = pan_info.height, pan_info.width
+        ms_h, ms_w = ms_info.height, ms_info.width
+        method = effective_method(BMS_METHOD, alignment.ratio)
+        ms_div_b = ms_div[:, None, None]
+
+        def read_rows(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray, None]:
+            pan = pan_r.read(0, y0, W, y1 - y0, [1], np.float32)[0] / np.float32(pan_div)
+            bms = np.full((len(ms_bands), y1 - y0, W), np.nan, dtype=np.float32)
+            l0, l1 = lr_rows_for(y0, y1, alignment, ms_h, BMS_PHASE)
+            if l1 <= l0:  # rows entirely outside the MS footprint
+                return pan, bms, None
+            ms = ms_r.read(0, l0, ms_w, l1 - l0, ms_bands, np.float64) / ms_div_b
+            for x0, x1, m0, m1, chunk_al in _column_chunks(alignment, W, ms_w):
+                bms[:, :, x0:x1] = place_rows(ms[:, :, m0:m1], l0, ms_h, chunk_al, y0, y1 - y0,
+                                              x1 - x0, method, BMS_PHASE)
+            return pan, bms, None
+
+        provenance = {
+            "PANTINY_ENGINE_VERSION": ENGINE_VERSION,
+            "PANTINY_MODEL": str(meta.get("model")),
+            "PANTINY_CHECKPOINT": os.path.basename(os.fspath(checkpoint_path)),
+            "PANTINY_CHECKPOINT_SHA256": sha256,
+            "PANTINY_INPUT_SCALING": json.dumps(scaling.to_dict()),
+            "PANTINY_BAND_MAPPING": mapping,
+            "PANTINY_MS_BANDS": ",".join(map(str, ms_bands)),
+            "PANTINY_BMS": f"{method}, phase {BMS_PHASE}",
+            "PANTINY_TILE_SIZE": str(tile_size),
+            "PANTINY_OVERLAP": str(overlap),
+            "PANTINY_BATCH_SIZE": str(predictor.batch_size),
+            "PANTINY_BLEND": predictor.blend,
+            "PANTINY_PRECISION": predictor.dtype,
+            "PANTINY_DEVICE": str(dev),
+            "PANTINY_OUTPUT": "model output (scaled units) clipped at 0, times the MS divisor",
+            "PANTINY_CREATED": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        writer = RasterWriter(
+            output_path, W, H, model_bands, dtype=out_t,
+            geotransform=pan_info.geotransform, crs_wkt=pan_info.crs_wkt, nodata=nodata,
+            creation_options=creation_options, band_descriptions=band_names,
+            metadata=provenance, cog=cog,
+        )
+        try:
+            def progress(fraction: float) -> None:
+                fb.set_progress(5.0 + 95.0 * fraction)
+
+            sink = _BlockAlignedWriter(writer)
+            for y0, block in predictor.predict_rows(
+                read_rows, H, W, fill_pan=fill_pan, fill_ms=fill_ms,
+                progress=progress, is_canceled=fb.is_canceled,
+            ):
+                sink.add(y0, block * ms_div_b.astype(np.float32))
+                _release_cache(pan_r)
+                _release_cache(ms_r)
+            sink.finish()
+            if fb.is_canceled():
+                raise Canceled("pan-sharpening canceled")
+            out_path = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+
+    seconds = time.perf_counter() - t_start
+    mpix = H * W / 1e6 / seconds if seconds > 0 else float("inf")
+    fb.info(f"done in {seconds:.1f} s ({mpix:.3f} MPix/s on {dev})")
+    return {
+        "OUTPUT": out_path,
+        "DEVICE_USED": str(dev),
+        "BANDS": ms_bands,
+        "SCALING": scaling.to_dict(),
+        "TILE_SIZE": tile_size,
+        "OVERLAP": overlap,
+        "BATCH_SIZE": predictor.batch_size,
+        "BLEND": predictor.blend,
+        "SECONDS": seconds,
+        "MPIX_PER_S": mpix,
+    }

@@ -1,0 +1,145 @@
+"""``pantiny:pansharpen``: deep pan-sharpening with a PanTiny checkpoint (tiled, streamed)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
+)
+
+from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, creation_options_metadata, set_flags
+from ..dependencies import install_instructions, missing_dependencies
+from ..engine.model_zoo import bundled_models, default_model_id, model_path
+from ..engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
+from .base import EngineFeedback, PanTinyAlgorithm, raster_parameter
+
+DEVICE_OPTIONS = ["auto", "cpu", "cuda"]
+
+
+class PansharpenAlgorithm(PanTinyAlgorithm):
+    """Deep-learning pan-sharpening with a bundled or user-supplied model."""
+
+    def name(self) -> str:
+        return "pansharpen"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Pan-sharpen (deep learning, PanTiny)")
+
+    def shortDescription(self) -> str:  # noqa: N802
+        return self.tr("Fuses a panchromatic and a multispectral raster with a PanTiny neural "
+                       "network into a multispectral raster on the PAN grid (CPU or GPU).")
+
+    def tags(self) -> list[str]:
+        return ["pansharpening", "pan-sharpening", "fusion", "deep learning", "neural network",
+                "PanTiny", "PAN", "multispectral", "GPU", "super-resolution"]
+
+    help_paragraphs = (
+        "Fuses a single-band panchromatic raster (PAN) with a multispectral raster (MS) using a "
+        "small neural network (PanTiny, 81,744 parameters) trained on several satellites at "
+        "once. The output lies on the PAN grid (same geotransform, CRS, extent and size) with "
+        "one band per model band. Requires PyTorch in the Python that QGIS uses.",
+        "Alignment is as in 'Pan-sharpen (classical methods)': integer pixel-size ratio, same "
+        "CRS, the MS placed on the PAN grid from the geotransforms. Pixels where the PAN or any "
+        "used MS band is nodata, or outside the MS footprint, are written as nodata.",
+        "Input scaling: the PAN and the MS are each divided by their 99th percentile, computed "
+        "once over the whole image (never per tile), exactly as during training; the result is "
+        "mapped back to the MS units. The scene is processed in overlapping tiles whose centres "
+        "are kept, so memory does not grow with the scene size and no seams appear.",
+        "The log names the device actually used; a CUDA request without a usable GPU falls "
+        "back to the CPU with a warning.",
+    )
+    parameter_help = {
+        "PAN": "the panchromatic raster, exactly one band.",
+        "MS": "the multispectral raster at an integer multiple of the PAN pixel size.",
+        "MODEL": "the bundled model to use (the default model is trained on WorldView-3, "
+                 "WorldView-2 and Landsat 8 with 4 bands: blue, green, red, near-infrared).",
+        "MODEL_FILE": "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
+                      "project's training tools; overrides MODEL.",
+        "BANDS": "(optional) the MS band numbers to feed the model, in the model's band order "
+                 "(blue, green, red, NIR for the default model). Empty: chosen from the MS "
+                 "band count, e.g. 2,3,5,7 for an 8-band WorldView MS, 1,2,3,4 for a 4-band MS.",
+        "DEVICE": "auto (a CUDA GPU when available, else the CPU), cpu or cuda.",
+        "TILE_SIZE": f"(advanced) tile edge in PAN pixels (default {DEFAULT_TILE_SIZE}).",
+        "OVERLAP": f"(advanced) overlap between tiles in PAN pixels (default {DEFAULT_OVERLAP}).",
+        "CREATION_OPTIONS": "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
+                            "gives a tiled, DEFLATE-compressed GeoTIFF.",
+        "OUTPUT": "the pan-sharpened raster (.tif), in the MS data type.",
+        "DEVICE_USED": "(output) the device the model ran on, e.g. 'cpu' or 'cuda:0'.",
+    }
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(raster_parameter("PAN", self.tr("Panchromatic raster (1 band)")))
+        self.addParameter(raster_parameter("MS", self.tr("Multispectral raster")))
+        models = bundled_models()
+        model = QgsProcessingParameterEnum(
+            "MODEL", self.tr("Model"), options=[m.id for m in models] or ["(none bundled)"],
+            defaultValue=default_model_id())
+        model.setUsesStaticStrings(True)
+        self.addParameter(model)
+        self.addParameter(set_flags(QgsProcessingParameterFile(
+            "MODEL_FILE", self.tr("Model checkpoint file (overrides Model)"),
+            extension="ckpt", optional=True), FLAG_ADVANCED))
+        self.addParameter(QgsProcessingParameterBand(
+            "BANDS", self.tr("MS bands to use, in the model's band order"), None, "MS",
+            optional=True, allowMultiple=True))
+        device = QgsProcessingParameterEnum(
+            "DEVICE", self.tr("Device"), options=DEVICE_OPTIONS, defaultValue="auto")
+        device.setUsesStaticStrings(True)
+        self.addParameter(device)
+        self.addParameter(set_flags(QgsProcessingParameterNumber(
+            "TILE_SIZE", self.tr("Tile size (PAN pixels)"), NUMBER_INTEGER, DEFAULT_TILE_SIZE,
+            minValue=64, maxValue=4096), FLAG_ADVANCED))
+        self.addParameter(set_flags(QgsProcessingParameterNumber(
+            "OVERLAP", self.tr("Tile overlap (PAN pixels)"), NUMBER_INTEGER, DEFAULT_OVERLAP,
+            minValue=0, maxValue=1024), FLAG_ADVANCED))
+        options = QgsProcessingParameterString(
+            "CREATION_OPTIONS", self.tr("Creation options (KEY=VALUE|KEY=VALUE)"),
+            defaultValue="", optional=True)
+        options.setMetadata(creation_options_metadata())
+        self.addParameter(set_flags(options, FLAG_ADVANCED))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            "OUTPUT", self.tr("Pan-sharpened raster")))
+        self.addOutput(QgsProcessingOutputString("DEVICE_USED", self.tr("Device used")))
+
+    def canExecute(self):  # noqa: N802
+        missing = missing_dependencies()
+        return (False, install_instructions(missing)) if missing else (True, "")
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
+        overlap = self.parameterAsInt(parameters, "OVERLAP", context)
+        if tile <= 2 * overlap:
+            return False, self.tr(f"the tile size ({tile}) must be larger than twice the overlap "
+                                  f"({overlap})")
+        return True, ""
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        missing = missing_dependencies()
+        if missing:  # qgis_process and processing.run ignore canExecute() on 3.22
+            raise QgsProcessingException(install_instructions(missing))
+        from ..engine.raster_inference import pansharpen_raster
+
+        pan = self.raster_path(parameters, "PAN", context, single_band=True)
+        ms = self.raster_path(parameters, "MS", context)
+        checkpoint = self.parameterAsFile(parameters, "MODEL_FILE", context)
+        if not checkpoint:
+            model_id = self.parameterAsEnumString(parameters, "MODEL", context)
+            checkpoint = self.run_engine(lambda: model_path(model_id))
+        bands = self.parameterAsInts(parameters, "BANDS", context) or None
+        result = self.run_engine(lambda: pansharpen_raster(
+            pan, ms, self.parameterAsOutputLayer(parameters, "OUTPUT", context), checkpoint,
+            bands=bands, device=self.parameterAsEnumString(parameters, "DEVICE", context),
+            tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),
+            overlap=self.parameterAsInt(parameters, "OVERLAP", context),
+            creation_options=self.parameterAsString(parameters, "CREATION_OPTIONS", context)
+            or None, feedback=EngineFeedback(feedback)))
+        return {"OUTPUT": str(result["OUTPUT"]), "DEVICE_USED": str(result["DEVICE_USED"])}

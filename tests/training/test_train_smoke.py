@@ -103,7 +103,7 @@ def test_evaluate_cli_tables(smoke_run, dos_dataset, tmp_path, capsys, one_threa
     assert rc == 0
     res = json.loads((tmp_path / "evaluation.json").read_text())
     rr = res["rr"]["wv3"]
-    assert set(rr) == {"pantiny (checkpoint)", "EXP", "Brovey", "MTF-GLP-HPM"}
+    assert set(rr) == {"pantiny (checkpoint)", "EXP", "Brovey", "Brovey (GDAL)", "MTF-GLP-HPM"}
     # sanity of the baselines on real RR data: MTF-GLP-HPM sharpens, EXP does not
     assert rr["MTF-GLP-HPM"]["Q2N"] > rr["EXP"]["Q2N"]
     fr = res["fr"]["wv3/wv3-dos-float"]

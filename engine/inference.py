@@ -50,6 +50,10 @@ import numpy as np
 
 from .errors import Canceled, EngineError, InputError
 
+# DEFAULT_TILE_SIZE, DEFAULT_OVERLAP, DEFAULT_BLEND (chosen by bench/tiling_study.py)
+# live in the torch-free engine.tiling so that the plugin can read them at load.
+from .tiling import DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
+
 try:  # torch is optional for the package as a whole, required here
     import torch
     import torch.nn.functional as F
@@ -61,12 +65,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "the Python environment QGIS uses"
     ) from exc
 
-#: Stitching mode (chosen by bench/tiling_study.py), see :data:`BLENDS`.
-DEFAULT_BLEND = "linear"
-#: Tile edge in PAN pixels (chosen by bench/tiling_study.py).
-DEFAULT_TILE_SIZE = 256
-#: Overlap between neighbouring tiles in PAN pixels (chosen by bench/tiling_study.py).
-DEFAULT_OVERLAP = 64
 #: Tiles per forward pass on the CPU (``batch_size=None``).  Does not change the result,
 #: only speed and memory: PanTiny needs about 210 MB per 256 x 256 tile in float32, and
 #: batching brings no speed on the CPU.
@@ -271,9 +269,10 @@ class TiledPredictor:
 
     ``batch_size`` None (or 0) picks :data:`DEFAULT_BATCH_SIZE` on the CPU and
     :data:`DEFAULT_CUDA_BATCH_SIZE` on CUDA.  ``tile_size`` None runs the whole image as
-    one tile (the reference of the tiling study; memory grows with the image).  ``dtype='bf16'`` uses bfloat16 autocast on
-    CUDA only; on CPU it falls back to fp32 (see :attr:`messages`).  In fp32 mode TF32
-    is disabled so that fp32 means fp32.
+    one tile (the reference of the tiling study; memory grows with the image).
+    ``dtype='bf16'`` uses bfloat16 autocast on CUDA only; on CPU it falls back to fp32
+    (see :attr:`messages`).  In fp32 mode TF32 is disabled so that fp32 means fp32.
+    ``blend``: 'cut' or 'linear' stitching (None: :data:`DEFAULT_BLEND`).
     """
 
     def __init__(

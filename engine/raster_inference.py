@@ -115,7 +115,8 @@ def _strided_sample(reader: RasterReader, bands: Sequence[int], max_samples: int
             raise Canceled("pan-sharpening canceled")
         n = min(rows_per_read, info.height - r0)
         block = reader.read(0, r0, info.width, n, bands, np.float32)
-        parts.append(block[:, ::step, ::step])
+        parts.append(block[:, ::step, ::step].copy())  # a view would keep the block alive
+        _release_cache(reader)
     return np.concatenate(parts, axis=1)
 
 

@@ -10,3 +10,6 @@ from __future__ import annotations
 DEFAULT_TILE_SIZE = 256
 #: Overlap between neighbouring tiles in PAN pixels.
 DEFAULT_OVERLAP = 64
+#: Stitching: 'linear' cross-fades neighbouring tiles over the middle half of their
+#: overlap, 'cut' keeps each tile's centre up to the middle of the overlap.
+DEFAULT_BLEND = "linear"

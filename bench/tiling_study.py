@@ -570,14 +570,16 @@ def render(out: dict) -> str:
     if c:
         L.append(f"**Chosen defaults: TILE_SIZE = {c['tile']}, OVERLAP = {c['overlap']}, "
                  f"BLEND = '{c['blend']}'** "
-                 f"(the cheapest 'ok' configuration with tiles of at most {th['max_tile']} px, "
-                 "the largest whose activations (~210 MB per 256 px tile, ~835 MB per 512 px "
-                 "tile, measured) keep a 12k-wide scene within the 1.5 GB CPU budget; ties go "
-                 "to the larger tile, then to 'linear'. It computes "
+                 f"(the cheapest 'ok' configuration with tiles of at most {th['max_tile']} px; "
+                 "larger tiles are not eligible as defaults because one 512 px tile needs "
+                 "~835 MB of activations on the CPU (measured; ~210 MB at 256 px), which with "
+                 "the strip buffers of a 12k-wide scene would leave no margin in the 1.5 GB "
+                 "budget (an estimate, not measured end to end). Ties go to the larger tile, "
+                 "then to 'linear'. It computes "
                  f"{c['cost']:.2f}x the pixels of a large image; worst line offset "
                  f"{c['line_max']:.5f} ({c['line_vs_control']:.2f}x control), worst single-pixel "
                  "seam step "
-                 f"{c['step_max']:.4f}). `engine/inference.py` holds them as DEFAULT_TILE_SIZE, "
+                 f"{c['step_max']:.4f}). `engine/tiling.py` holds them as DEFAULT_TILE_SIZE, "
                  "DEFAULT_OVERLAP and DEFAULT_BLEND; `tests/engine/test_tiling_defaults.py` "
                  "holds them to this study.")
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 #: Tile edge in PAN pixels.
 DEFAULT_TILE_SIZE = 256
 #: Overlap between neighbouring tiles in PAN pixels.
-DEFAULT_OVERLAP = 64
+DEFAULT_OVERLAP = 32
 #: Stitching: 'linear' cross-fades neighbouring tiles over the middle half of their
 #: overlap, 'cut' keeps each tile's centre up to the middle of the overlap.
 DEFAULT_BLEND = "linear"

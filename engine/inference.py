@@ -316,7 +316,10 @@ class TiledPredictor:
             self.messages.append("bf16 autocast is only used on CUDA; running fp32 on the CPU")
             dtype = "fp32"
         self.dtype = dtype
-        self.model = model.to(self.device).eval()
+        # channels-last: PanTiny's depthwise and 1x1 convolutions are memory-bound in
+        # NCHW; one 256 px tile on one CPU thread went from 0.034 to 0.049-0.061 MPix/s
+        # (2-core EPYC, torch 2.13), same output to ~1e-6.
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         #: Statistics of the last run: tiles, seconds, megapixels per second.
         self.last_stats: dict[str, float] = {}
 
@@ -460,6 +463,9 @@ class TiledPredictor:
     def _forward(self, bms_t: "torch.Tensor", pan_t: "torch.Tensor") -> "torch.Tensor":
         h, w = bms_t.shape[-2:]
         ms_t = F.adaptive_avg_pool2d(bms_t, (max(1, h // self.ratio), max(1, w // self.ratio)))
+        cl = torch.channels_last
+        bms_t, pan_t = bms_t.contiguous(memory_format=cl), pan_t.contiguous(memory_format=cl)
+        ms_t = ms_t.contiguous(memory_format=cl)
         try:
             with self._autocast():
                 out = self.model(ms_t, bms_t, pan_t)

@@ -31,6 +31,13 @@ Checkpoints use :mod:`engine.checkpoint` with full metadata.  Outputs in ``out_d
 ``best.ckpt``, ``latest.ckpt``, ``training_state.pt``, ``train.log`` (human readable),
 ``history.json``, ``curves.png`` (matplotlib, Agg; skipped when matplotlib is missing).
 
+``checkpoint_every`` writes ``latest`` only every N epochs (and at every evaluation and
+the end), for runs of many short epochs.  ``max_seconds`` gives the run a wall-clock budget: from the mean epoch time (after
+the first epoch) the trainer cuts the number of epochs to what fits, re-aiming the
+cosine schedule so that it still ends at ``eta_min`` on the last epoch (logged; the
+checkpoint's recipe records the epochs actually run).  Useful on shared machines and
+for fixed-budget comparisons.
+
 Devices: CPU or CUDA; bf16 autocast on CUDA (``amp``).  Multi-GPU / multi-node with
 ``torchrun``: when ``WORLD_SIZE > 1`` the model is wrapped in DistributedDataParallel
 (backend nccl on CUDA, gloo on CPU), the data is sharded with DistributedSampler (or a
@@ -143,6 +150,8 @@ class TrainConfig:
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
     stop_after: int | None = None    # epochs to run in this invocation (then resume later)
+    max_seconds: float | None = None  # wall-clock budget: fewer epochs when it would not fit
+    checkpoint_every: int = 1        # epochs between 'latest' saves (and at evals and the end)
     out_dir: str = ".run/train/default"
     input_scaling: dict[str, Any] = field(default_factory=lambda: PERCENTILE99.recipe())
     progress: bool = True
@@ -161,8 +170,11 @@ class TrainConfig:
     def validate(self) -> None:
         if not self.datasets:
             raise InputError("the config lists no dataset")
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1:
-            raise InputError("epochs, batch_size and eval_every must be >= 1")
+        if min(self.epochs, self.batch_size, self.eval_every, self.checkpoint_every) < 1:
+            raise InputError("epochs, batch_size, eval_every and checkpoint_every must be >= 1")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise InputError(f"max_seconds must be a positive number of seconds, got "
+                             f"{self.max_seconds!r}")
         for s in self.eval_splits:
             if s not in SPLITS:
                 raise InputError(f"eval_splits may contain 'val' and 'test', got {s!r}")
@@ -828,7 +840,10 @@ class Trainer:
         last_eval: dict = next((h["eval"] for h in reversed(history) if h.get("eval")), {})
         end_epoch = cfg.epochs if cfg.stop_after is None else \
             min(cfg.epochs, start_epoch + int(cfg.stop_after))
-        for epoch in range(start_epoch, end_epoch):
+        epochs_planned = cfg.epochs
+        t_start = t_first = time.time()
+        epoch = start_epoch
+        while epoch < end_epoch:  # end_epoch may shrink under a time budget
             t0 = time.time()
             if hasattr(self._sampler, "set_epoch"):
                 self._sampler.set_epoch(epoch)
@@ -885,6 +900,9 @@ class Trainer:
                                               self._metadata(sources, epoch + 1, rec["eval"]))
                         self.log(f"new best (mean {rec['eval']['score_split']} Q2N "
                                  f"{score:.4f}) -> {best_path} sha256 {sha[:12]}")
+            save_latest = (do_eval or epoch + 1 >= end_epoch
+                           or (epoch + 1) % cfg.checkpoint_every == 0)
+            if self.dist.main and save_latest:
                 save_checkpoint(latest_path, self.raw_model,
                                 self._metadata(sources, epoch + 1, last_eval))
                 torch.save({"optimizer": optimizer.state_dict(),
@@ -895,11 +913,21 @@ class Trainer:
                             "history": json.dumps(_json_clean(history))},
                            state_path)
                 (self.out / "history.json").write_text(json.dumps(_json_clean(history), indent=1))
-                if do_eval or epoch + 1 == end_epoch:
-                    plot_curves(history, self.out / "curves.png")
+            if self.dist.main and (do_eval or epoch + 1 == end_epoch):
+                plot_curves(history, self.out / "curves.png")
             self._barrier()
+            epoch += 1
+            if epoch == start_epoch + 1:
+                t_first = time.time()  # the first epoch (warm-up, allocation) is not typical
+            elif cfg.max_seconds is not None and epoch < end_epoch:
+                fit = self._epochs_within_budget(epoch, start_epoch, t_start, t_first)
+                if fit < end_epoch:
+                    self.log(f"time budget {cfg.max_seconds:.0f} s: {fit} epochs instead of "
+                             f"{cfg.epochs} (the cosine schedule now ends at epoch {fit})")
+                    end_epoch = cfg.epochs = scheduler.T_max = fit
         result = {
-            "out_dir": str(self.out), "epochs": cfg.epochs, "epochs_done": end_epoch,
+            "out_dir": str(self.out), "epochs": cfg.epochs, "epochs_planned": epochs_planned,
+            "epochs_done": end_epoch,
             "best": str(best_path) if best_path.exists() else None,
             "best_epoch": best_epoch,
             "best_score": None if best_score == -math.inf else best_score,
@@ -913,6 +941,26 @@ class Trainer:
             self.log(f"done: best epoch {best_epoch} (score {result['best_score']}), "
                      f"outputs in {self.out}")
         return result
+
+    def _epochs_within_budget(self, done: int, start_epoch: int, t_start: float,
+                              t_first: float) -> int:
+        """Total epochs that fit in ``cfg.max_seconds`` (wall clock since ``t_start``),
+        from the mean time of the epochs after the first; at least ``done + 1`` so that
+        the last epoch still runs (and is evaluated) at the end of the cosine schedule.
+        The slowest rank decides under DDP."""
+        now = time.time()
+        per_epoch = (now - t_first) / max(done - start_epoch - 1, 1)
+        left = float(self.cfg.max_seconds) - (now - t_start)
+        if self.dist.enabled:
+            import torch.distributed as tdist
+
+            t = torch.tensor([per_epoch, -left], dtype=torch.float64,
+                             device=self.device if self.device.type == "cuda" else "cpu")
+            tdist.all_reduce(t, op=tdist.ReduceOp.MAX)
+            per_epoch, left = float(t[0]), -float(t[1])
+        # 5 % margin for the final evaluation and checkpoint writing
+        fit = done + int(max(left, 0.0) * 0.95 // max(per_epoch, 1e-9))
+        return max(done + 1, min(self.cfg.epochs, fit))
 
     def _allreduce_mean(self, total: float, count: int) -> float:
         if not self.dist.enabled:

@@ -3,7 +3,7 @@
 Usage::
 
     python -m training.train CONFIG.yaml [--resume] [--out DIR] [--epochs N]
-        [--data-root DIR] [--device cpu|cuda|auto]
+        [--data-root DIR] [--device cpu|cuda|auto] [--set KEY=VALUE ...]
 
     # several GPUs / nodes
     torchrun --nproc_per_node 4 -m training.train CONFIG.yaml
@@ -57,6 +57,19 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     return TrainConfig.from_dict(data)
 
 
+def parse_sets(items: Sequence[str]) -> dict[str, Any]:
+    """``["key=yaml value", ...]`` -> {key: value}."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise EngineError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("config", help="YAML config (see training/configs/)")
@@ -66,11 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data-root", default=None, help="dataset folder (overrides data_root)")
     ap.add_argument("--device", default=None, help="auto, cpu or cuda (overrides device)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any config key; VALUE is YAML (e.g. balanced=true, "
+                         "max_seconds=3600, 'loss={l1: 1, ssim: 0, focal: 0}'); repeatable")
     args = ap.parse_args(argv)
     try:
-        cfg = load_config(args.config, {"out_dir": args.out, "epochs": args.epochs,
-                                        "data_root": args.data_root, "device": args.device,
-                                        "progress": False if args.no_progress else None})
+        overrides = {"out_dir": args.out, "epochs": args.epochs, "data_root": args.data_root,
+                     "device": args.device, "progress": False if args.no_progress else None}
+        overrides.update(parse_sets(args.set))
+        cfg = load_config(args.config, overrides)
         result = train(cfg, resume=args.resume)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -119,10 +119,13 @@ def test_cli_runs_one_epoch_from_yaml(dos_dataset, tmp_path, one_thread, capsys)
     data_root, _ = dos_dataset
     out = tmp_path / "cli"
     rc = main([str(SMOKE), "--data-root", str(data_root), "--out", str(out), "--epochs", "1",
-               "--no-progress"])
+               "--no-progress", "--set", "batch_size=4", "--set", "loss={l1: 1, ssim: 0, focal: 0}"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["best"] and Path(summary["latest"]).is_file()
+    recipe = load_checkpoint(summary["latest"]).metadata["training"]["recipe"]
+    assert recipe["batch_size"] == 4 and recipe["loss"] == {"l1": 1, "ssim": 0, "focal": 0}
+    assert main([str(SMOKE), "--set", "batch_size"]) == 2  # malformed --set: clear error
 
 
 def test_config_errors_are_explicit(tmp_path):
@@ -136,3 +139,29 @@ def test_config_errors_are_explicit(tmp_path):
                                  "out_dir": str(tmp_path / "o")})
     with pytest.raises(InputError, match="does not exist"):
         train(cfg)
+
+
+def test_time_budget_cuts_epochs_and_ends_the_cosine(dos_dataset, tmp_path, one_thread):
+    """200 epochs asked, a budget of a few epochs' time: the run stops early, inside the
+    budget, and its last epoch still gets the end of the cosine schedule and an evaluation."""
+    import time
+
+    # one epoch of 2 steps takes well under a second here; measure it to set the budget
+    probe = train(_cfg(dos_dataset[0], tmp_path / "probe", epochs=2, eval_every=100,
+                       max_steps_per_epoch=2, fr_eval=False))
+    per_epoch = max(h["seconds"] for h in probe["history"])
+    budget = 8 * per_epoch + 1.0
+    t0 = time.time()
+    res = train(_cfg(dos_dataset[0], tmp_path / "budget", epochs=200, eval_every=100,
+                     max_steps_per_epoch=2, fr_eval=False, max_seconds=budget))
+    wall = time.time() - t0
+    hist = res["history"]
+    assert res["epochs_planned"] == 200
+    assert 2 <= res["epochs_done"] == res["epochs"] == len(hist) < 200
+    assert wall < 2.5 * budget + 5.0  # stopped near the budget, not after 200 epochs
+    # the schedule was re-aimed: the last epoch ran at (nearly) eta_min = 1e-5
+    assert hist[-1]["lr"] < 0.5 * hist[0]["lr"]
+    assert "eval" in hist[-1]
+    assert "time budget" in (tmp_path / "budget" / "train.log").read_text()
+    with pytest.raises(Exception, match="max_seconds"):
+        _cfg(dos_dataset[0], tmp_path / "bad", max_seconds=0)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import metrics  # noqa: E402
 from engine.sensors import get_sensor  # noqa: E402
+from engine.report import replace_markdown_section  # noqa: E402
 
 SECTION = "## QNR / HQNR timing"
 RATIO = 4
@@ -61,23 +62,6 @@ def timed(fn, repeat: int):
         best_wall = min(best_wall, time.perf_counter() - w0)
         best_cpu = min(best_cpu, time.process_time() - c0)
     return best_wall, best_cpu, value
-
-
-def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if l.strip() == SECTION), None)
-    new = [SECTION, ""] + body.rstrip("\n").splitlines()
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("")
-        lines.extend(new)
-    else:
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")),
-                   len(lines))
-        tail = lines[end:]
-        lines = lines[:start] + new + ([""] + tail if tail else [])
-    path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
@@ -150,7 +134,7 @@ def main() -> int:
              "below the CPU time; this run competed with other jobs (see the load average), "
              "so its wall time is above its CPU time. No idle-machine figure was measured.",
              ""]
-    write_section(ROOT / "bench" / "RESULTS.md", "\n".join(body))
+    replace_markdown_section(ROOT / "bench" / "RESULTS.md", SECTION, "\n".join(body))
     print("updated", ROOT / "bench" / "RESULTS.md")
     return 0
 

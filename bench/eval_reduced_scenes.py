@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.evaluation import evaluate_reduced_files  # noqa: E402
+from engine.report import replace_markdown_section  # noqa: E402
 
 SCENES = {
     "wv3-shanghai": ("wv3-shanghai/PAN_AOI_4_Shanghai_img1920.tif",
@@ -50,13 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     if args.write:
-        path = ROOT / "bench" / "RESULTS.md"
-        old = path.read_text() if path.exists() else "# Benchmark results\n"
-        if SECTION in old:
-            head, _, rest = old.partition(SECTION)
-            nxt = rest.find("\n## ")
-            old = head + (rest[nxt + 1:] if nxt >= 0 else "")
-        path.write_text(old.rstrip() + "\n\n" + text)
+        replace_markdown_section(ROOT / "bench" / "RESULTS.md", SECTION, "\n".join(lines[1:]))
     return 0
 
 

@@ -163,6 +163,7 @@ def main() -> None:
         result[dt] = entry
         outs[dt] = out
         print(f"{dt}: {secs:.2f} s, {mpix:.2f} MPix/s", flush=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))  # partial results survive
     if "bf16" in outs:
         d = np.abs(outs["bf16"] - outs["fp32"])
         ref = np.abs(outs["fp32"])

@@ -41,6 +41,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.report import replace_markdown_section  # noqa: E402
+
 SECTION = "## Peak memory, 12k x 12k"
 LIMIT_MB = 1500.0
 DATA = Path(os.environ.get("PANTINY_DATA", REPO.parent / "shared" / "data"))
@@ -201,21 +203,6 @@ def run_child(pan: str, ms: str, output: str, ckpt: str, args: argparse.Namespac
 # --------------------------------------------------------------------------- results
 
 
-def replace_section(path: Path, heading: str, body: str) -> None:
-    """Replace (or append) the section starting at ``heading`` up to the next '## '."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if l.strip() == heading), None)
-    new = [heading, ""] + body.rstrip("\n").splitlines() + [""]
-    if start is None:
-        lines = lines + ([""] if lines and lines[-1].strip() else []) + new
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        lines = lines[:start] + new + lines[end:]
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
-
-
 def render(rec: dict) -> str:
     f, e = rec["full"], rec["estimate"]
     ok = f["vm_hwm_mb"] < LIMIT_MB
@@ -314,7 +301,7 @@ def main() -> None:
                "estimate": est, "full": full, "estimated_full_seconds": full_s,
                "limit_mb": LIMIT_MB, "within_limit": full["vm_hwm_mb"] < LIMIT_MB}
         Path(args.json).write_text(json.dumps(rec, indent=1))
-        replace_section(Path(args.results), SECTION, render(rec))
+        replace_markdown_section(args.results, SECTION, render(rec))
         print(f"full run: {full['wall_seconds']:.0f} s, peak RSS {full['vm_hwm_mb']:.0f} MB; "
               f"wrote {args.results}", flush=True)
     finally:

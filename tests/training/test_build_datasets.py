@@ -189,3 +189,27 @@ def test_registration_estimate_finds_a_known_shift():
     assert est["best"] == (oy, ox)
     assert est["r2"][(oy, ox)] > 0.999999
     assert est["r2"][(0, 0)] < est["r2"][(oy, ox)] - 0.05
+
+
+@pytest.mark.skipif(not (shared_data_dir() / "qb-toulouse").is_dir(),
+                    reason="qb-toulouse not available")
+def test_small_scene_uses_its_own_patch_size_to_get_a_training_region(tmp_path):
+    """QuickBird Toulouse (124 MS rows) cannot hold three 64-row regions; its scene entry
+    asks for 32-row patches, so the sensor gets train/val/test regions instead of being
+    test-only, and its group files say so."""
+    assert plan_regions(124, 64, 4) is None
+    manifest = build_datasets(tmp_path, ["qb-toulouse"], patch=64, stride=32,
+                              log=lambda m: None)
+    info = manifest["scenes"]["qb-toulouse"]
+    assert info["role"] == "split" and info["patch"] == 32
+    assert manifest["groups"]["qb"]["patch"] == 32
+    (t0, t1), (v0, v1), (s0, s1) = (info["regions"][k] for k in ("train", "val", "test"))
+    assert t1 <= v0 and v1 <= s0 and s1 == info["rows"]  # disjoint, top to bottom
+    assert info["counts"]["train"] > 0 and info["counts"]["test"] > 0
+    arrays, attrs = _read(tmp_path, "qb/train.h5")
+    assert arrays["gt"].shape[-2:] == (32, 32) and arrays["pan"].shape[-2:] == (32, 32)
+    assert int(attrs["patch_size"]) == 32 and int(attrs["stride"]) == 32
+    # a scene may not ask for a larger patch than the dataset's
+    with pytest.raises(Exception, match="larger"):
+        build_datasets(tmp_path / "small", ["qb-toulouse"], patch=16, stride=16,
+                       log=lambda m: None)

@@ -23,6 +23,8 @@ BUDGET=${BUDGET:-240}       # seconds of training per run
 JOBS=${JOBS:-16}
 MODELS=${MODELS:-pantiny pnn pannet msdcnn}
 DATA=${DATA:-.run/datasets/dev32}
+DEFAULT_DATA=${DEFAULT_DATA:-$DATA}
+PARTS=${PARTS:-bench replicate default}   # any of: bench profile replicate default
 OUT=${OUT:?set OUT to a folder for the results}
 WORK=${WORK:-/tmp/gpu_session_work}
 mkdir -p "$OUT" "$WORK"
@@ -45,21 +47,33 @@ export OMP_NUM_THREADS=1
 } > "$WORK/env.txt" 2>&1
 
 t0=$(date +%s)
-timeout 90 $PY bench/gpu_inference.py --device "$DEVICE" --size "$SIZE" \
-    --out "$WORK/gpu_inference.json" > "$WORK/gpu_inference.log" 2>&1
-echo "gpu_inference rc $? after $(( $(date +%s) - t0 )) s" >> "$WORK/steps.txt"
-timeout 80 $PY bench/train_throughput.py --device "$DEVICE" --min-seconds 1.5 \
-    --out "$WORK/train_throughput_gpu.json" > "$WORK/train_throughput.log" 2>&1
-echo "train_throughput rc $? after $(( $(date +%s) - t0 )) s" >> "$WORK/steps.txt"
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+if has bench; then
+  timeout 90 $PY bench/gpu_inference.py --device "$DEVICE" --size "$SIZE" \
+      --out "$WORK/gpu_inference.json" > "$WORK/gpu_inference.log" 2>&1
+  echo "gpu_inference rc $? after $(( $(date +%s) - t0 )) s" >> "$WORK/steps.txt"
+  timeout 80 $PY bench/train_throughput.py --device "$DEVICE" --min-seconds 1.5 \
+      --out "$WORK/train_throughput_gpu.json" > "$WORK/train_throughput.log" 2>&1
+  echo "train_throughput rc $? after $(( $(date +%s) - t0 )) s" >> "$WORK/steps.txt"
+fi
+if has profile; then
+  timeout 45 $PY bench/gpu_profile.py --out "$WORK/gpu_profile.json" > "$WORK/gpu_profile.log" 2>&1
+  echo "gpu_profile rc $? after $(( $(date +%s) - t0 )) s" >> "$WORK/steps.txt"
+fi
 
-limit=$(( BUDGET + 120 ))
-timeout $limit $PY -m training.replicate --models $MODELS --epochs 5000 \
-    --max-seconds "$BUDGET" --jobs "$JOBS" --crop 0 --augment --no-fr --checkpoint-every 25 \
-    --device "$DEVICE" --data-root "$DATA" --out "$WORK/replicate" > "$WORK/replicate.log" 2>&1 &
-for bal in false true; do
-  timeout $limit $PY -m training.train training/configs/pantiny_default_gpu.yaml \
-      --device "$DEVICE" --data-root "$DATA" --out "$WORK/default_balanced_$bal" --no-progress \
-      --set balanced=$bal --set max_seconds="$BUDGET" > "$WORK/default_balanced_$bal.log" 2>&1 &
-done
+limit=${LIMIT:-$(( BUDGET + 120 ))}
+if has replicate; then
+  timeout $limit $PY -m training.replicate --models $MODELS --epochs 5000 \
+      --max-seconds "$BUDGET" --jobs "$JOBS" --crop 0 --augment --no-fr --checkpoint-every 25 \
+      --device "$DEVICE" --data-root "$DATA" --out "$WORK/replicate" > "$WORK/replicate.log" 2>&1 &
+fi
+if has default; then
+  for bal in false true; do
+    timeout $limit $PY -m training.train training/configs/pantiny_default_gpu.yaml \
+        --device "$DEVICE" --data-root "$DEFAULT_DATA" --out "$WORK/default_balanced_$bal" \
+        --no-progress --set balanced=$bal --set max_seconds="$BUDGET" \
+        > "$WORK/default_balanced_$bal.log" 2>&1 &
+  done
+fi
 wait
 echo "training done after $(( $(date +%s) - t0 )) s" >> "$WORK/steps.txt"

@@ -316,10 +316,15 @@ class TiledPredictor:
             self.messages.append("bf16 autocast is only used on CUDA; running fp32 on the CPU")
             dtype = "fp32"
         self.dtype = dtype
-        # channels-last: PanTiny's depthwise and 1x1 convolutions are memory-bound in
-        # NCHW; one 256 px tile on one CPU thread went from 0.034 to 0.049-0.061 MPix/s
-        # (2-core EPYC, torch 2.13), same output to ~1e-6.
-        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        # Memory format, measured with PanTiny (bench/gpu_profile.py, bench/RESULTS.md):
+        # channels-last on the CPU (depthwise and 1x1 convolutions are memory-bound in
+        # NCHW; one 256 px tile on one thread: 0.034 -> 0.049-0.061 MPix/s) and for bf16
+        # on CUDA (H200: 34 vs 31 MPix/s); NCHW for fp32 on CUDA (26 vs 20 MPix/s).
+        # Same output to ~1e-6 either way.
+        self.memory_format = (torch.contiguous_format
+                              if self.device.type == "cuda" and dtype == "fp32"
+                              else torch.channels_last)
+        self.model = model.to(self.device).eval().to(memory_format=self.memory_format)
         #: Statistics of the last run: tiles, seconds, megapixels per second.
         self.last_stats: dict[str, float] = {}
 
@@ -463,9 +468,9 @@ class TiledPredictor:
     def _forward(self, bms_t: "torch.Tensor", pan_t: "torch.Tensor") -> "torch.Tensor":
         h, w = bms_t.shape[-2:]
         ms_t = F.adaptive_avg_pool2d(bms_t, (max(1, h // self.ratio), max(1, w // self.ratio)))
-        cl = torch.channels_last
-        bms_t, pan_t = bms_t.contiguous(memory_format=cl), pan_t.contiguous(memory_format=cl)
-        ms_t = ms_t.contiguous(memory_format=cl)
+        fmt = self.memory_format
+        bms_t, pan_t = bms_t.contiguous(memory_format=fmt), pan_t.contiguous(memory_format=fmt)
+        ms_t = ms_t.contiguous(memory_format=fmt)
         try:
             with self._autocast():
                 out = self.model(ms_t, bms_t, pan_t)

@@ -841,6 +841,7 @@ class Trainer:
         end_epoch = cfg.epochs if cfg.stop_after is None else \
             min(cfg.epochs, start_epoch + int(cfg.stop_after))
         epochs_planned = cfg.epochs
+        logged_fit: int | None = None
         t_start = t_first = time.time()
         epoch = start_epoch
         while epoch < end_epoch:  # end_epoch may shrink under a time budget
@@ -922,8 +923,11 @@ class Trainer:
             elif cfg.max_seconds is not None and epoch < end_epoch:
                 fit = self._epochs_within_budget(epoch, start_epoch, t_start, t_first)
                 if fit < end_epoch:
-                    self.log(f"time budget {cfg.max_seconds:.0f} s: {fit} epochs instead of "
-                             f"{cfg.epochs} (the cosine schedule now ends at epoch {fit})")
+                    # re-aimed at every epoch; logged when it moved by 10 % or more
+                    if logged_fit is None or fit < 0.9 * logged_fit:
+                        self.log(f"time budget {cfg.max_seconds:.0f} s: {fit} epochs instead "
+                                 f"of {epochs_planned} (the cosine schedule now ends there)")
+                        logged_fit = fit
                     end_epoch = cfg.epochs = scheduler.T_max = fit
         result = {
             "out_dir": str(self.out), "epochs": cfg.epochs, "epochs_planned": epochs_planned,

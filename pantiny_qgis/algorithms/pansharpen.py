@@ -20,6 +20,7 @@ from ..engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from .base import EngineFeedback, PanTinyAlgorithm, raster_parameter
 
 DEVICE_OPTIONS = ["auto", "cpu", "cuda"]
+PRECISION_OPTIONS = ["fp32", "bf16"]
 
 
 class PansharpenAlgorithm(PanTinyAlgorithm):
@@ -58,13 +59,17 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         "PAN": "the panchromatic raster, exactly one band.",
         "MS": "the multispectral raster at an integer multiple of the PAN pixel size.",
         "MODEL": "the bundled model to use (the default model is trained on WorldView-3, "
-                 "WorldView-2 and Landsat 8 with 4 bands: blue, green, red, near-infrared).",
+                 "WorldView-2, QuickBird and Landsat 8 with 4 bands: blue, green, red, "
+                 "near-infrared; each model's card is in resources/models/).",
         "MODEL_FILE": "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
                       "project's training tools; overrides MODEL.",
         "BANDS": "(optional) the MS band numbers to feed the model, in the model's band order "
                  "(blue, green, red, NIR for the default model). Empty: chosen from the MS "
                  "band count, e.g. 2,3,5,7 for an 8-band WorldView MS, 1,2,3,4 for a 4-band MS.",
         "DEVICE": "auto (a CUDA GPU when available, else the CPU), cpu or cuda.",
+        "PRECISION": "(advanced) fp32, or bf16 autocast on a CUDA GPU (about 1.25x faster on "
+                     "an H200, mean difference 0.002 of the 99th percentile, below one 8-bit "
+                     "display level); on the CPU fp32 is always used.",
         "TILE_SIZE": f"(advanced) tile edge in PAN pixels (default {DEFAULT_TILE_SIZE}).",
         "OVERLAP": f"(advanced) overlap between tiles in PAN pixels (default {DEFAULT_OVERLAP}).",
         "CREATION_OPTIONS": "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
@@ -92,6 +97,10 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             "DEVICE", self.tr("Device"), options=DEVICE_OPTIONS, defaultValue="auto")
         device.setUsesStaticStrings(True)
         self.addParameter(device)
+        precision = QgsProcessingParameterEnum(
+            "PRECISION", self.tr("Precision"), options=PRECISION_OPTIONS, defaultValue="fp32")
+        precision.setUsesStaticStrings(True)
+        self.addParameter(set_flags(precision, FLAG_ADVANCED))
         self.addParameter(set_flags(QgsProcessingParameterNumber(
             "TILE_SIZE", self.tr("Tile size (PAN pixels)"), NUMBER_INTEGER, DEFAULT_TILE_SIZE,
             minValue=64, maxValue=4096), FLAG_ADVANCED))
@@ -138,6 +147,7 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         result = self.run_engine(lambda: pansharpen_raster(
             pan, ms, self.parameterAsOutputLayer(parameters, "OUTPUT", context), checkpoint,
             bands=bands, device=self.parameterAsEnumString(parameters, "DEVICE", context),
+            precision=self.parameterAsEnumString(parameters, "PRECISION", context),
             tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),
             overlap=self.parameterAsInt(parameters, "OVERLAP", context),
             creation_options=self.parameterAsString(parameters, "CREATION_OPTIONS", context)

@@ -60,12 +60,25 @@ def _check_on_pan_grid(out: str, pan: str, ms: str, bands: int = 4) -> np.ndarra
 
 def test_a_default_model_is_bundled_with_its_card():
     models = bundled_models()
-    assert models and models[0].default and default_model_id() == models[0].id
+    defaults = [m for m in models if m.default]
+    assert len(defaults) == 1 and default_model_id() == defaults[0].id
     from engine.model_zoo import MODELS_DIR, model_path
     import hashlib, os
-    path = model_path(models[0].id)
-    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == models[0].sha256
-    assert os.path.isfile(os.path.join(MODELS_DIR, models[0].card))
+    for m in models:  # every bundled model (ids are public API: older ones stay)
+        path = model_path(m.id)
+        assert hashlib.sha256(open(path, "rb").read()).hexdigest() == m.sha256
+        assert os.path.isfile(os.path.join(MODELS_DIR, m.card))
+
+
+def test_precision_parameter_falls_back_to_fp32_on_the_cpu(provider, shared_data, tmp_path,
+                                                          fast_ckpt):
+    pan, ms = (str(shared_data / p) for p in REAL["wv3-dos-float"])
+    common = {"PAN": pan, "MS": ms, "MODEL_FILE": fast_ckpt, "DEVICE": "cpu"}
+    a = _run({**common, "OUTPUT": str(tmp_path / "fp32.tif")})["OUTPUT"]
+    b = _run({**common, "PRECISION": "bf16", "OUTPUT": str(tmp_path / "bf16.tif")})["OUTPUT"]
+    np.testing.assert_array_equal(gdal.Open(a).ReadAsArray(), gdal.Open(b).ReadAsArray())
+    md = gdal.Open(b).GetMetadata()
+    assert md["PANTINY_PRECISION"] == "fp32"  # what really ran is recorded
 
 
 def test_processing_run_with_the_default_model(provider, shared_data, tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 import time
@@ -84,6 +85,17 @@ def measure(name: str, device: torch.device, dtype: str, crop: int, batch: int,
             "steps": steps, "seconds": round(secs, 3), "samples_per_s": batch * steps / secs}
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def render(files: list[Path]) -> str:
     rows, heads = [], []
     for f in files:
@@ -94,7 +106,9 @@ def render(files: list[Path]) -> str:
     lines = ["Measured by `bench/train_throughput.py`: full training steps (forward, the "
              "model's training loss, backward, Adam) on random batches of the training "
              "shapes, 4 bands, ratio 4. `crop` = GT patch edge in PAN px, batch 16. The "
-             "trainer adds data loading and evaluation on top.", ""] + heads + [
+             "trainer adds data loading and evaluation on top. One process per device; on the "
+             "GPU these small models are bound by kernel launches (bf16 adds cast kernels and "
+             "is no faster), which is why bench/gpu_session.sh trains many runs at once.", ""] + heads + [
              "", "| model | params | device | precision | crop | samples/s | steps timed |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -129,7 +143,7 @@ def main() -> int:
         raise SystemExit("CUDA requested but not available")
     dtypes = ["fp32", "bf16"] if device.type == "cuda" else ["fp32"]
     hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
-                else f"{platform.processor() or platform.machine()} CPU")
+                else f"{cpu_name()} ({os.cpu_count()} cores)")
     rows = []
     for name in args.models:
         for crop in args.crops:

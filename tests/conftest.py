@@ -25,3 +25,14 @@ def shared_data() -> Path:
     path = find_shared_data()
     assert path is not None, "the shared data folder ../shared/data is missing"
     return path
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Single-threaded torch for a whole test module (steadier on small, shared CI
+    machines: two threads on two busy cores were up to 8x slower than one)."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

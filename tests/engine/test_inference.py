@@ -29,14 +29,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], passes: int 
     return (a / a.max()).astype(np.float32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tiles gain nothing from intra-op threads; one thread keeps the tests fast on
-    busy machines (OpenMP spin-waiting).  Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # tiny tiles: one thread is fastest
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,7 @@ GT_MS = (500000.0, 2.0, 0.0, 5000000.0, 0.0, -2.0)
 TILE = dict(tile_size=64, overlap=16, batch_size=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _wkt(epsg: int) -> str:

@@ -32,11 +32,11 @@ Checkpoints use :mod:`engine.checkpoint` with full metadata.  Outputs in ``out_d
 ``history.json``, ``curves.png`` (matplotlib, Agg; skipped when matplotlib is missing).
 
 ``checkpoint_every`` writes ``latest`` only every N epochs (and at every evaluation and
-the end), for runs of many short epochs.  ``max_seconds`` gives the run a wall-clock budget: from the mean epoch time (after
-the first epoch) the trainer cuts the number of epochs to what fits, re-aiming the
-cosine schedule so that it still ends at ``eta_min`` on the last epoch (logged; the
-checkpoint's recipe records the epochs actually run).  Useful on shared machines and
-for fixed-budget comparisons.
+the end), for runs of many short epochs.  ``max_seconds`` gives the run a wall-clock
+budget: from the mean epoch time (after the first epoch) the trainer cuts the number of
+epochs to what fits, re-aiming the cosine schedule so that it still ends near
+``eta_min`` on the last epoch (logged; the checkpoint's recipe records the epochs
+actually run).  Useful on shared machines and for fixed-budget comparisons.
 
 Devices: CPU or CUDA; bf16 autocast on CUDA (``amp``).  Multi-GPU / multi-node with
 ``torchrun``: when ``WORLD_SIZE > 1`` the model is wrapped in DistributedDataParallel

@@ -54,6 +54,14 @@ def _run_dir(model: str, tag: str, datasets: Sequence[str]) -> str:
     return f"{model}_{tag}_{'-'.join(datasets)}"
 
 
+def _steps(epochs: int, n_train: int, recipe: dict[str, Any]) -> int:
+    """Optimiser steps of a run: batches per epoch (capped by max_steps_per_epoch) x epochs."""
+    per_epoch = -(-n_train // int(recipe.get("batch_size") or 16))
+    if recipe.get("max_steps_per_epoch"):
+        per_epoch = min(per_epoch, int(recipe["max_steps_per_epoch"]))
+    return int(epochs) * per_epoch
+
+
 def _run(job: dict[str, Any]) -> dict[str, Any]:
     """One training run (also the body of a worker process with ``--jobs``)."""
     import torch
@@ -75,7 +83,7 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     ev = result["final_eval"] or {}
     meta = read_metadata(result["latest"])[0]
     n_train = sum(d.get("train_patches", 0) for d in meta.get("datasets", []))
-    steps = result["epochs_done"] * -(-n_train // cfg.batch_size)
+    steps = _steps(result["epochs_done"], n_train, cfg.as_dict())
     return {"model": model, "training": tag, "datasets": datasets,
             "epochs": result["epochs_done"], "epochs_planned": result["epochs_planned"],
             "train_patches": n_train, "steps": steps, "batch_size": cfg.batch_size,
@@ -102,7 +110,7 @@ def discover_runs(runs_dir: Path) -> list[dict[str, Any]]:
                      "datasets": [d["name"] for d in meta.get("datasets", [])],
                      "epochs": epoch, "epochs_planned": recipe.get("epochs"),
                      "train_patches": n_train,
-                     "steps": epoch * -(-n_train // int(recipe.get("batch_size", 16))),
+                     "steps": _steps(epoch, n_train, recipe),
                      "batch_size": recipe.get("batch_size"), "seconds": float("nan"),
                      "device": meta.get("training", {}).get("device"),
                      "run_dir": ckpt.parent.name, "rr": {}, "fr": {},

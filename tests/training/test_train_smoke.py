@@ -165,3 +165,27 @@ def test_time_budget_cuts_epochs_and_ends_the_cosine(dos_dataset, tmp_path, one_
     assert "time budget" in (tmp_path / "budget" / "train.log").read_text()
     with pytest.raises(Exception, match="max_seconds"):
         _cfg(dos_dataset[0], tmp_path / "bad", max_seconds=0)
+
+
+def test_replicate_recovers_runs_from_their_checkpoints(smoke_run, tmp_path):
+    """A run that never reached results.json (parent stopped) is found from latest.ckpt,
+    with its datasets, epochs and optimiser steps, and the table renders it."""
+    import shutil
+
+    from training.replicate import discover_runs, markdown
+
+    out, full = smoke_run
+    run_dir = tmp_path / "pantiny_single_wv3"
+    run_dir.mkdir()
+    shutil.copy(out / "latest.ckpt", run_dir / "latest.ckpt")
+    runs = discover_runs(tmp_path)
+    assert len(runs) == 1
+    r = runs[0]
+    assert (r["model"], r["training"], r["datasets"], r["epochs"]) == ("pantiny", "single",
+                                                                      ["wv3"], 3)
+    # 3 epochs of at most 8 steps (max_steps_per_epoch) of batch 8 over ~90 patches
+    assert r["train_patches"] > 64 and r["steps"] == 3 * 8
+    r["rr"] = {"wv3": {"test": {"Q2N": 0.5, "SAM": 1.0, "ERGAS": 2.0, "PSNR": 30.0,
+                                "SSIM": 0.9}}}
+    table = markdown(runs, ["wv3"], "note", "## T")
+    assert "| pantiny | wv3 | single | 3 |" in table and "0.5000" in table

@@ -104,3 +104,21 @@ class PanTiny(PanSharpNet):
         x = self.fusion(torch.cat([x, pan.to(x.dtype)], dim=1))
         x = self.refine(self.latent(x))
         return self.output(x) + bms
+
+    @torch.no_grad()
+    def forward_rows(self, ms: torch.Tensor | None, bms: torch.Tensor, pan: torch.Tensor,
+                     rows: int = 32) -> torch.Tensor:
+        """Inference: :meth:`forward` with the transformer blocks run strip by strip
+        (:mod:`engine.models.row_chunked`); equal up to float rounding, about twice as
+        fast on a CPU for 256 px tiles.  Same shapes as :meth:`forward`."""
+        from .row_chunked import local_rows, transformer_block_rows
+
+        self.check_inputs(ms, bms, pan)
+        x = local_rows(self.patch_embed, [bms], 1, rows)
+        for block in self.encoder:
+            x = transformer_block_rows(block, x, rows)
+        x = local_rows(lambda f, p: self.fusion(torch.cat([f, p.to(f.dtype)], dim=1)),
+                       [x, pan], 2, rows)
+        for block in self.latent:
+            x = transformer_block_rows(block, x, rows)
+        return local_rows(lambda f, b: self.output(self.refine(f)) + b, [x, bms], 2, rows)

@@ -6,7 +6,7 @@ plus texture, values ~[0, 1] like scaled data), runs :class:`engine.inference.Ti
 over it once in fp32 and once with bf16 autocast (CUDA only), and reports MPix/s for
 each and the difference bf16 - fp32 (max and mean absolute, scaled units).
 
-The model: ``--checkpoint``, else the first PanTiny checkpoint in ``resources/models/``,
+The model: ``--checkpoint``, else the bundled default model (``resources/models/``),
 else a randomly initialised PanTiny (seed 0; speed does not depend on the weights, the
 bf16 error somewhat does, so the JSON says which).
 
@@ -43,6 +43,7 @@ from engine.inference import (  # noqa: E402
     TiledPredictor,
     select_device,
 )
+from engine.model_zoo import default_model_id, model_path  # noqa: E402
 from engine.models import build_model  # noqa: E402
 
 
@@ -80,15 +81,8 @@ def make_scene(size: int, bands: int = 4, seed: int = 0) -> tuple[np.ndarray, np
 
 
 def get_model(checkpoint: str | None) -> tuple[torch.nn.Module, str]:
-    if checkpoint is None:
-        for path in sorted((REPO / "resources" / "models").glob("*.ckpt")):
-            try:
-                meta, _ = read_metadata(path)
-            except Exception:  # noqa: BLE001
-                continue
-            if meta.get("model") == "pantiny":
-                checkpoint = str(path)
-                break
+    if checkpoint is None and default_model_id() is not None:
+        checkpoint = model_path(default_model_id())  # the product's default model
     if checkpoint is not None:
         model, _ = load_model(checkpoint, "cpu")
         _, sha = read_metadata(checkpoint)

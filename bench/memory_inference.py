@@ -99,17 +99,14 @@ def generate(folder: Path, width: int, height: int) -> tuple[str, str]:
 
 
 def pick_checkpoint(explicit: str | None, folder: Path) -> tuple[str, str]:
-    from engine.checkpoint import read_metadata, save_checkpoint
+    from engine.checkpoint import save_checkpoint
+    from engine.model_zoo import default_model_id, model_path
 
     if explicit:
         return explicit, f"--checkpoint {Path(explicit).name}"
-    for path in sorted((REPO / "resources" / "models").glob("*.ckpt")):
-        try:
-            meta, _ = read_metadata(path)
-        except Exception:  # noqa: BLE001
-            continue
-        if meta.get("model") == "pantiny":
-            return str(path), f"resources/models/{path.name}"
+    if default_model_id() is not None:  # the product's default model
+        path = Path(model_path(default_model_id()))
+        return str(path), f"resources/models/{path.name}"
     import torch
 
     from engine.models import build_model

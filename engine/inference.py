@@ -71,7 +71,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 DEFAULT_BATCH_SIZE = 1
 #: Tiles per forward pass on CUDA (``batch_size=None``): ~1.7 GB of GPU memory at 256 px.
 DEFAULT_CUDA_BATCH_SIZE = 8
-#: Rows per strip for models with ``forward_rows`` on the CPU (cache-sized strips).
+#: Rows per strip for models with ``forward_rows`` on the CPU (cache-sized strips);
+#: None or 0 runs the plain forward pass (read when a predictor is made).
 CPU_STRIP_ROWS = 32
 
 DTYPES = ("fp32", "bf16")
@@ -327,6 +328,10 @@ class TiledPredictor:
                               if self.device.type == "cuda" and dtype == "fp32"
                               else torch.channels_last)
         self.model = model.to(self.device).eval().to(memory_format=self.memory_format)
+        # on the CPU, models that offer it run their blocks strip by strip (same numbers
+        # to ~1e-6, ~1.5x faster for PanTiny: engine/models/row_chunked.py)
+        self.strip_rows = (CPU_STRIP_ROWS if self.device.type == "cpu"
+                           and hasattr(self.model, "forward_rows") else None)
         #: Statistics of the last run: tiles, seconds, megapixels per second.
         self.last_stats: dict[str, float] = {}
 
@@ -473,13 +478,10 @@ class TiledPredictor:
         fmt = self.memory_format
         bms_t, pan_t = bms_t.contiguous(memory_format=fmt), pan_t.contiguous(memory_format=fmt)
         ms_t = ms_t.contiguous(memory_format=fmt)
-        # on the CPU, models that offer it run their blocks strip by strip (same numbers
-        # to ~1e-6, ~1.5x faster for PanTiny: engine/models/row_chunked.py)
-        rows_fwd = getattr(self.model, "forward_rows", None) if self.device.type == "cpu" else None
         try:
             with self._autocast():
-                out = (rows_fwd(ms_t, bms_t, pan_t, rows=CPU_STRIP_ROWS) if rows_fwd is not None
-                       else self.model(ms_t, bms_t, pan_t))
+                out = (self.model.forward_rows(ms_t, bms_t, pan_t, rows=self.strip_rows)
+                       if self.strip_rows else self.model(ms_t, bms_t, pan_t))
         except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
             raise EngineError(
                 f"the GPU ran out of memory with tiles of {self.tile_size} px in batches of "

@@ -321,8 +321,8 @@ class TiledPredictor:
         self.dtype = dtype
         # Memory format, measured with PanTiny (bench/gpu_profile.py, bench/RESULTS.md):
         # channels-last on the CPU (depthwise and 1x1 convolutions are memory-bound in
-        # NCHW; one 256 px tile on one thread: 0.034 -> 0.049-0.061 MPix/s) and for bf16
-        # on CUDA (H200: 34 vs 31 MPix/s); NCHW for fp32 on CUDA (26 vs 20 MPix/s).
+        # NCHW) and for bf16 on CUDA (H200: 34 vs 31 MPix/s); NCHW for fp32 on CUDA
+        # (26 vs 20 MPix/s).
         # Same output to ~1e-6 either way.
         self.memory_format = (torch.contiguous_format
                               if self.device.type == "cuda" and dtype == "fp32"

@@ -3,7 +3,7 @@
 On the CPU a :class:`~engine.models.blocks.TransformerBlock` over a whole 256 x 256 tile
 is memory-bound: every 1x1 and depthwise convolution streams ~(4C x H x W) floats
 through memory.  Running the block on strips of ``rows`` rows keeps the working set in
-the cache (measured on one EPYC thread: 319 ms -> 158 ms per block at 256 x 256, C = 28).
+the cache (``bench/cpu_inference.py``: about 1.7x faster for the whole pipeline).
 
 The block is not local, though: MDTA normalises q and k over the *whole* tile and mixes
 channels with one attention matrix per head.  So a block is evaluated in two passes:

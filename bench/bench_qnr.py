@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import metrics  # noqa: E402
 from engine.sensors import get_sensor  # noqa: E402
-from engine.report import replace_markdown_section  # noqa: E402
+from engine.io.report_files import replace_markdown_section  # noqa: E402
 
 SECTION = "## QNR / HQNR timing"
 RATIO = 4

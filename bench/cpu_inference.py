@@ -1,6 +1,6 @@
 """CPU speed of `pantiny:pansharpen`'s engine on a real scene, strips on and off.
 
-Runs :func:`engine.raster_inference.pansharpen_raster` with the default model and the
+Runs :func:`engine.inference.raster.pansharpen_raster` with the default model and the
 product defaults on wv3-dos-float (PAN 580 x 575, 4 of its 8 MS bands) twice: with the
 row-strip forward pass (:mod:`engine.models.row_chunked`, what the product uses on the
 CPU) and with the plain forward pass, and checks that the two outputs agree.  One torch
@@ -26,16 +26,16 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.model_zoo import default_model_id, model_path  # noqa: E402
-from engine.raster_inference import pansharpen_raster  # noqa: E402
-from engine.report import replace_markdown_section  # noqa: E402
+from engine.weights.model_zoo import default_model_id, model_path  # noqa: E402
+from engine.inference.raster import pansharpen_raster  # noqa: E402
+from engine.io.report_files import replace_markdown_section  # noqa: E402
 
 SECTION = "## CPU inference speed"
 DATA = Path(os.environ.get("PANTINY_DATA", REPO.parent / "shared" / "data"))
 
 
 def run(pan: str, ms: str, ckpt: str, out: str, strips: bool) -> float:
-    import engine.inference as inference
+    import engine.inference.predictor as inference
 
     saved = inference.CPU_STRIP_ROWS
     inference.CPU_STRIP_ROWS = saved if strips else None  # None: the plain forward pass

@@ -1,6 +1,6 @@
 """Wald-protocol (reduced-resolution) scores of the classical methods on the real scenes.
 
-Runs :func:`engine.evaluation.evaluate_reduced_files` (the code behind
+Runs :func:`engine.metrics.evaluation.evaluate_reduced_files` (the code behind
 ``pantiny:evaluate_reduced``) on wv3-shanghai, wv3-dos-float and wv2-sydney for EXP,
 Brovey, GDAL's Brovey, GSA, MTF-GLP and MTF-GLP-HPM, prints Q2n, SAM and ERGAS, and
 writes them into the "Reduced resolution on the real scenes" section of
@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.evaluation import evaluate_reduced_files  # noqa: E402
-from engine.report import replace_markdown_section  # noqa: E402
+from engine.metrics.evaluation import evaluate_reduced_files  # noqa: E402
+from engine.io.report_files import replace_markdown_section  # noqa: E402
 
 SCENES = {
     "wv3-shanghai": ("wv3-shanghai/PAN_AOI_4_Shanghai_img1920.tif",

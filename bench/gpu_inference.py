@@ -2,7 +2,7 @@
 
 No GDAL, no QGIS: only torch, numpy and the engine.  Generates a whole scene in memory
 (``--size`` x ``--size`` PAN and a 4-band MS already on the PAN grid, smooth structures
-plus texture, values ~[0, 1] like scaled data), runs :class:`engine.inference.TiledPredictor`
+plus texture, values ~[0, 1] like scaled data), runs :class:`engine.inference.predictor.TiledPredictor`
 over it once in fp32 and once with bf16 autocast (CUDA only), and reports MPix/s for
 each and the difference bf16 - fp32 (max and mean absolute, scaled units).
 
@@ -35,15 +35,11 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 import torch  # noqa: E402
 
-from engine.checkpoint import load_model, read_metadata  # noqa: E402
-from engine.inference import (  # noqa: E402
-    DEFAULT_BLEND,
-    DEFAULT_OVERLAP,
-    DEFAULT_TILE_SIZE,
-    TiledPredictor,
-    select_device,
-)
-from engine.model_zoo import default_model_id, model_path  # noqa: E402
+from engine.weights.checkpoint import load_model, read_metadata  # noqa: E402
+from engine.inference.predictor import TiledPredictor  # noqa: E402
+from engine.inference.tiling import DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE  # noqa: E402
+from engine.devices import select_device  # noqa: E402
+from engine.weights.model_zoo import default_model_id, model_path  # noqa: E402
 from engine.models import build_model  # noqa: E402
 
 
@@ -160,7 +156,7 @@ def main() -> None:
                          "[gpu_profile.json] and exit")
     args = ap.parse_args()
     if args.render:
-        from engine.report import replace_markdown_section
+        from engine.io.report_files import replace_markdown_section
 
         rec = json.loads(Path(args.render[0]).read_text())
         prof = json.loads(Path(args.render[1]).read_text()) if len(args.render) > 1 else None

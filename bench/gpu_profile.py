@@ -3,7 +3,7 @@
 Times PanTiny's forward pass on a batch of ``--batch`` tiles of ``--tile`` px on CUDA in
 every combination of memory format (NCHW / channels-last), cuDNN mode (deterministic /
 benchmark) and precision (fp32 / bf16 autocast), then profiles the default combination
-(the one :class:`engine.inference.TiledPredictor` uses) and prints its top CUDA kernels.
+(the one :class:`engine.inference.predictor.TiledPredictor` uses) and prints its top CUDA kernels.
 Writes a JSON with MPix/s per combination.
 
     python bench/gpu_profile.py --out gpu_profile.json

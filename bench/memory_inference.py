@@ -4,7 +4,7 @@ Generates, in a temporary folder, a 12,000 x 12,000 uint16 PAN and a 3,000 x 3,0
 MS by mirror-tiling the real wv3-shanghai scene (PAN 1300 x 1300, MS bands 2, 3, 5, 7),
 written block by block with GDAL (tiled, DEFLATE), georeferenced like the original
 (EPSG:4326, same pixel sizes).  Then runs
-:func:`engine.raster_inference.pansharpen_raster` on the CPU in a child process and
+:func:`engine.inference.raster.pansharpen_raster` on the CPU in a child process and
 records that process's peak resident set size (``VmHWM`` from /proc/self/status, and
 ``ru_maxrss``) and the wall time.  The budget is 1.5 GB.
 
@@ -41,7 +41,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine.report import replace_markdown_section  # noqa: E402
+from engine.io.report_files import replace_markdown_section  # noqa: E402
 
 SECTION = "## Peak memory, 12k x 12k"
 LIMIT_MB = 1500.0
@@ -99,8 +99,8 @@ def generate(folder: Path, width: int, height: int) -> tuple[str, str]:
 
 
 def pick_checkpoint(explicit: str | None, folder: Path) -> tuple[str, str]:
-    from engine.checkpoint import save_checkpoint
-    from engine.model_zoo import default_model_id, model_path
+    from engine.weights.checkpoint import save_checkpoint
+    from engine.weights.model_zoo import default_model_id, model_path
 
     if explicit:
         return explicit, f"--checkpoint {Path(explicit).name}"
@@ -110,7 +110,7 @@ def pick_checkpoint(explicit: str | None, folder: Path) -> tuple[str, str]:
     import torch
 
     from engine.models import build_model
-    from engine.scaling import PERCENTILE99
+    from engine.inference.scaling import PERCENTILE99
 
     torch.manual_seed(0)
     path = folder / "pantiny-random.ckpt"
@@ -142,7 +142,7 @@ def child(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     from osgeo import gdal
 
-    from engine.raster_inference import pansharpen_raster
+    from engine.inference.raster import pansharpen_raster
 
     class Log:
         def __init__(self) -> None:
@@ -258,7 +258,7 @@ def main() -> None:
     ap.add_argument("--output", help=argparse.SUPPRESS)
     ap.add_argument("--ckpt", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from engine.inference import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
+    from engine.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 
     args.tile_size = args.tile_size or DEFAULT_TILE_SIZE
     args.overlap = DEFAULT_OVERLAP if args.overlap is None else args.overlap

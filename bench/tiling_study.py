@@ -48,18 +48,14 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from osgeo import gdal  # noqa: E402
 
-from engine.report import replace_markdown_section  # noqa: E402
-from engine.checkpoint import load_model, read_metadata, save_checkpoint  # noqa: E402
-from engine.grid import Alignment, GridInfo, align_grids  # noqa: E402
-from engine.inference import (  # noqa: E402
-    TiledPredictor,
-    blend_radius,
-    plan_axis,
-    seam_positions,
-)
+from engine.io.report_files import replace_markdown_section  # noqa: E402
+from engine.weights.checkpoint import load_model, read_metadata, save_checkpoint  # noqa: E402
+from engine.io.grid import Alignment, GridInfo, align_grids  # noqa: E402
+from engine.inference.predictor import TiledPredictor  # noqa: E402
+from engine.inference.tiling import blend_radius, plan_axis, seam_positions  # noqa: E402
 from engine.models import build_model  # noqa: E402
-from engine.placement import ms_to_pan_grid  # noqa: E402
-from engine.scaling import PERCENTILE99, Scaling  # noqa: E402
+from engine.io.placement import ms_to_pan_grid  # noqa: E402
+from engine.inference.scaling import PERCENTILE99, Scaling  # noqa: E402
 from engine.sensors import get_sensor  # noqa: E402
 from engine.wald import wald_pair  # noqa: E402
 
@@ -565,7 +561,7 @@ def render(out: dict) -> str:
                  f"{c['cost']:.2f}x the pixels of a large image; worst line offset "
                  f"{c['line_max']:.5f} ({c['line_vs_control']:.2f}x control), worst single-pixel "
                  "seam step "
-                 f"{c['step_max']:.4f}). `engine/tiling.py` holds them as DEFAULT_TILE_SIZE, "
+                 f"{c['step_max']:.4f}). `engine/inference/tiling.py` holds them as DEFAULT_TILE_SIZE, "
                  "DEFAULT_OVERLAP and DEFAULT_BLEND; `tests/engine/test_tiling_defaults.py` "
                  "holds them to this study.")
     else:

@@ -2,7 +2,7 @@
 
 One training step = forward, the loss of the model's multi config (PanTiny: the composite
 L1 + SSIM + |e|^2.1; the peers: L1), backward, Adam step: the same code path as
-:mod:`engine.trainer` (bf16 autocast on CUDA with ``--dtype bf16``).  Inputs are random
+:mod:`engine.trainer.trainer` (bf16 autocast on CUDA with ``--dtype bf16``).  Inputs are random
 tensors of the training shapes (speed does not depend on the values): batch of GT patches
 ``crop`` x ``crop`` PAN px, 4 bands, ratio 4.  Each configuration is warmed up, then timed
 over at least ``--min-steps`` steps and ``--min-seconds`` seconds; samples/s = batch x
@@ -34,7 +34,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from engine.losses import CompositeLoss, LossWeights  # noqa: E402
 from engine.models import build_model  # noqa: E402
-from engine.report import replace_markdown_section  # noqa: E402
+from engine.io.report_files import replace_markdown_section  # noqa: E402
 
 SECTION = "## Training throughput"
 MODELS = ("pantiny", "pnn", "pannet", "msdcnn")

@@ -34,7 +34,7 @@ class PanTinyProvider(QgsProcessingProvider):
         return ICON_PATH
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
-        """Formats engine.raster_io.RasterWriter writes block by block (GeoTIFF first)."""
+        """Formats engine.io.raster_io.RasterWriter writes block by block (GeoTIFF first)."""
         return list(OUTPUT_RASTER_EXTENSIONS)
 
     def loadAlgorithms(self) -> None:  # noqa: N802

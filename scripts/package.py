@@ -4,7 +4,8 @@
 Layout of the zip (what the QGIS plugin repository expects)::
 
     pantiny_qgis/            the plugin code (pantiny_qgis/ of the repository)
-    pantiny_qgis/engine/     the engine, copied (the repository has a symlink)
+    pantiny_qgis/engine/     the engine, copied (the repository has a symlink), without
+                             the training-only ``engine/trainer/``
     pantiny_qgis/resources/  icons, bundled weights... (copied from the symlink)
     pantiny_qgis/metadata.txt
     pantiny_qgis/LICENSE
@@ -35,6 +36,10 @@ EXCLUDED_DIRS = {"__pycache__", ".git", ".svn", ".hg", "__MACOSX", ".pytest_cach
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".so", ".dll", ".pyd", ".dylib", ".exe", ".o", ".a",
                      ".lib", ".orig", ".rej", ".swp", ".tmp"}
 EXCLUDED_NAMES = {".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"}
+#: Folders of the plugin tree left out of the zip (relative to ``pantiny_qgis/``): the
+#: training-only engine subpackage (trainer and its datasets; used by ``training/``,
+#: ``bench/`` and the tests, never by the plugin).
+EXCLUDED_PLUGIN_DIRS = {"engine/trainer"}
 FIXED_TIME = (2024, 1, 1, 0, 0, 0)
 
 
@@ -62,8 +67,9 @@ def collect(root: Path) -> list[tuple[Path, str]]:
     plugin_dir = root / PLUGIN
     files: list[tuple[Path, str]] = []
     for dirpath, dirnames, filenames in os.walk(plugin_dir, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not _excluded(d))
         rel_dir = Path(dirpath).relative_to(plugin_dir)
+        dirnames[:] = sorted(d for d in dirnames if not _excluded(d)
+                             and (rel_dir / d).as_posix() not in EXCLUDED_PLUGIN_DIRS)
         for name in sorted(filenames):
             if _excluded(name):
                 continue

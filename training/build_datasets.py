@@ -29,11 +29,11 @@ Per scene:
    ('exact' convention), shifting by half a PAN pixel (Keys cubic) and decimating by 4,
    so that LR pixel ``k`` is centred on PAN coordinate ``4k + 1.5``, the centre of its
    4 x 4 PAN block, like a real MS product (pixel-is-area).
-2. **Scaling** ("percentile99", :mod:`engine.scaling`): MS divided by the 99th
+2. **Scaling** ("percentile99", :mod:`engine.inference.scaling`): MS divided by the 99th
    percentile of its valid pixels over the whole scene, jointly over the 4 bands; PAN by
    its own 99th percentile.  The divisors are stored per scene.
 3. **Registration**.  The geotransforms give the MS top-left corner on the PAN grid
-   (:func:`engine.grid.align_grids`; scenes without georeferencing share the top-left
+   (:func:`engine.io.grid.align_grids`; scenes without georeferencing share the top-left
    corner).  Then the registration is *measured*: for every integer PAN-pixel offset
    ``(dy, dx)`` within ``ratio + 2`` PAN pixels of the geotransform offset, the PAN is
    block-averaged over the ``R x R`` blocks of that offset and regressed linearly on the
@@ -60,7 +60,7 @@ Per scene:
 5. **Wald's protocol** per region (:func:`engine.wald.degrade`, the sensor's MTF gains,
    'exact' kernel convention, nearest decimation at the toolbox phase): GT = the
    (registered, scaled) MS, ``pan`` = PAN_lr, ``ms`` = MS_lr, ``lms`` = MS_lr on the PAN_lr
-   grid by interp23tap at the toolbox phase (:func:`engine.placement.ms_to_pan_grid`
+   grid by interp23tap at the toolbox phase (:func:`engine.io.placement.ms_to_pan_grid`
    with symmetric borders, so no wrap-around across the region; in the interior equal to
    the literature's interp23tap).
 6. **Patches** of ``patch x patch`` GT/PAN pixels (``patch/R`` for ``ms``) cut at the reduced
@@ -91,9 +91,9 @@ from scipy import ndimage
 
 from engine.errors import InputError
 from engine.filters import cubic_shift, decimate, mtf_filter
-from engine.grid import Alignment, GridInfo, align_grids
-from engine.placement import ms_to_pan_grid
-from engine.scaling import Scaling
+from engine.io.grid import Alignment, GridInfo, align_grids
+from engine.io.placement import ms_to_pan_grid
+from engine.inference.scaling import Scaling
 from engine.sensors import BGRN, Sensor, get_sensor
 from engine.wald import degrade
 
@@ -240,7 +240,7 @@ def _with_nodata(arr: np.ndarray, nodata: float | None) -> np.ndarray:
 
 def load_scene(name: str, spec: dict[str, Any], data_dir: Path | None = None) -> Scene:
     """Read one scene description into a :class:`Scene` (4 bands, NaN nodata)."""
-    from engine import raster_io
+    from engine.io import raster_io
 
     sensor = get_sensor(spec["sensor"])
     group = spec.get("group", sensor.key)

@@ -9,7 +9,7 @@ Usage::
 ``--data-root`` (their FR test scenes are found through the manifest) or paths to
 PanCollection-style HDF5/.mat files with a ground truth (``--scale`` for raw DN files).
 Reduced-resolution indices are averaged over patches, full-resolution ones are computed
-per scene (see :mod:`engine.trainer`).  Brovey is the engine's plain Brovey
+per scene (see :mod:`engine.trainer.trainer`).  Brovey is the engine's plain Brovey
 (:mod:`engine.fusion`), not GDAL's weighted variant.  The tables are printed and written
 to ``<out>/evaluation.md`` and ``<out>/evaluation.json`` (default ``<out>`` = the
 checkpoint's folder).
@@ -26,11 +26,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.checkpoint import load_model
-from engine.datasets import FrScene, H5PanDataset
+from engine.weights.checkpoint import load_model
+from engine.trainer.datasets import FrScene, H5PanDataset
 from engine.errors import EngineError, InputError
 from engine.fusion import fuse
-from engine.trainer import (FR_KEYS, DataSource, TrainConfig, _json_clean, _select_device,
+from engine.trainer.trainer import (FR_KEYS, DataSource, TrainConfig, json_clean, training_device,
                             dist_info,
                             evaluate_fr, evaluate_rr, model_fr_predict, model_rr_predictor,
                             resolve_datasets)
@@ -74,7 +74,7 @@ def evaluate_checkpoint(checkpoint: str, datasets: Sequence[str], data_root: str
                         max_patches: int | None = None, fr_tile: int | None = None
                         ) -> dict[str, Any]:
     """RR (per dataset) and FR (per scene) indices of the model and the baselines."""
-    dev = _select_device(device, dist_info())
+    dev = training_device(device, dist_info())
     model, meta = load_model(checkpoint, device=dev)
     label = f"{meta.get('model')} (checkpoint)"
     sources = _sources(datasets, data_root, split, scale)
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.md").write_text(md + "\n")
-    (out / "evaluation.json").write_text(json.dumps(_json_clean(result), indent=1))
+    (out / "evaluation.json").write_text(json.dumps(json_clean(result), indent=1))
     print(f"written {out / 'evaluation.md'} and {out / 'evaluation.json'}", file=sys.stderr)
     return 0
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.checkpoint import read_metadata
+from engine.weights.checkpoint import read_metadata
 from training.evaluate import evaluate_checkpoint, to_markdown
 
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     card.write_text(model_card(args.id, meta, sha, result, label, command, args.data_note))
     evaluation.write_text(json.dumps(result, indent=1, default=str))
     if args.results and args.default:
-        from engine.report import replace_markdown_section
+        from engine.io.report_files import replace_markdown_section
 
         replace_markdown_section(args.results, "## Default model",
                                  results_section(args.id, result, label, command, meta),

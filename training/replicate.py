@@ -40,9 +40,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.checkpoint import read_metadata
-from engine.report import replace_markdown_section
-from engine.trainer import train
+from engine.weights.checkpoint import read_metadata
+from engine.io.report_files import replace_markdown_section
+from engine.trainer.trainer import train
 from training.train import load_config
 
 RR_KEYS = ("Q2N", "SAM", "ERGAS", "PSNR", "SSIM")

@@ -8,7 +8,7 @@ Usage::
     # several GPUs / nodes
     torchrun --nproc_per_node 4 -m training.train CONFIG.yaml
 
-The YAML keys are the fields of :class:`engine.trainer.TrainConfig` (model, hparams,
+The YAML keys are the fields of :class:`engine.trainer.trainer.TrainConfig` (model, hparams,
 datasets, balanced, loss, optimizer, scheduler, epochs, batch_size, crop, augment,
 eval_every, seed, device, ...).  Relative ``data_root`` / ``out_dir`` are taken relative
 to the current directory (run from the repository root); ``$VARS`` are expanded.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from engine.errors import EngineError
-from engine.trainer import TrainConfig, train
+from engine.trainer.trainer import TrainConfig, train
 
 
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")

@@ -6,7 +6,7 @@
   need that many PAN rows of context around the tile.
 
 Inputs: ``pan (H, W)``, ``ms_up (C, H, W)`` = the MS already on the PAN grid
-(:func:`engine.placement.ms_to_pan_grid`), optional ``ms_lr (C, H/R, W/R)`` and
+(:func:`engine.io.placement.ms_to_pan_grid`), optional ``ms_lr (C, H/R, W/R)`` and
 ``valid (H, W)`` bool.  Pixels that are invalid, or NaN in the PAN or any MS band,
 never enter a statistic and come out NaN in every band.  Output float64 ``(C, H, W)``.
 

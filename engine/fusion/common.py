@@ -130,7 +130,7 @@ def as_float_inputs(pan: np.ndarray, ms_up: np.ndarray) -> tuple[np.ndarray, np.
     if pan.ndim != 2 or ms_up.ndim != 3 or ms_up.shape[1:] != pan.shape:
         raise InputError(
             f"PAN {pan.shape} and MS-on-PAN-grid {ms_up.shape} do not match: the MS must "
-            "already be on the PAN grid (engine.placement.ms_to_pan_grid)")
+            "already be on the PAN grid (engine.io.placement.ms_to_pan_grid)")
     return pan, ms_up
 
 

@@ -4,8 +4,8 @@ Two passes over horizontal PAN strips: a statistics pass (moments accumulated wi
 :class:`.stats.FusionStatistics`) and a fusion pass (``apply`` per strip).  Each strip
 is read with a halo of context rows (the method's low-pass halo, 20 PAN rows, for the
 fusion pass of MTF-GLP(-HPM) and the statistics pass of GSA) and the MS rows it needs
-(plus :data:`engine.placement.LR_MARGIN` LR rows) are placed on the PAN grid with
-:func:`engine.placement.place_rows`.  Memory is bounded by ``strip_rows + 2*halo`` PAN
+(plus :data:`engine.io.placement.LR_MARGIN` LR rows) are placed on the PAN grid with
+:func:`engine.io.placement.place_rows`.  Memory is bounded by ``strip_rows + 2*halo`` PAN
 rows times ``(C + 1)`` float64 planes and a few temporaries; the result equals the
 whole-image :func:`engine.fusion.fuse` on ``ms_to_pan_grid(...)`` (border
 'symmetric') to round-off.
@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import Canceled, InputError
 from ..filters import Convention
-from ..grid import Alignment
-from ..placement import PlacementPhase, lr_rows_for, place_rows
+from ..io.grid import Alignment
+from ..io.placement import PlacementPhase, lr_rows_for, place_rows
 from . import get_method
 from .common import LOWPASS_HALO, FusionParams, combined_valid, make_config
 from .stats import FusionStatistics
@@ -60,8 +60,8 @@ def fuse_strips(method: str,
     ``read_pan(r0, r1)`` -> PAN rows ``[r0, r1)`` ``(rows, W)``; ``read_ms(l0, l1)`` ->
     MS rows ``(C, rows, w)``; ``write(r0, block)`` receives ``(C, rows, W)`` float64
     for PAN rows ``r0 ..`` (NaN = nodata), strips in order.  ``pan_shape = (H, W)``,
-    ``ms_shape = (C, h, w)``, ``alignment`` from :func:`engine.grid.align_grids`.
-    ``interp``/``phase``: MS placement (:func:`engine.placement.ms_to_pan_grid`, always
+    ``ms_shape = (C, h, w)``, ``alignment`` from :func:`engine.io.grid.align_grids`.
+    ``interp``/``phase``: MS placement (:func:`engine.io.placement.ms_to_pan_grid`, always
     with symmetric borders: ``phase='toolbox'`` differs from the literature's circular
     interp23tap within ~11 MS pixels of the image edges).
     Nodata: ``read_valid(r0, r1)`` (bool rows), PAN pixels equal to ``pan_nodata`` and

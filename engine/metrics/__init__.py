@@ -18,7 +18,7 @@ from .no_reference import (
 )
 from .q2n import hypercomplex_conj, hypercomplex_multiply, q2n
 from .reference import cc, ergas, psnr, sam, scc, ssim
-from .report import reduced_resolution_report
+from .reduced_resolution import reduced_resolution_report
 from .uiqi import q_avg, q_index, q_per_band, uiqi_from_moments
 
 __all__ = [

@@ -92,7 +92,7 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from ..engine.evaluation import evaluate_qnr_files
+        from ..engine.metrics.evaluation import evaluate_qnr_files
 
         fused = self.raster_path(parameters, "FUSED", context)
         pan = self.raster_path(parameters, "PAN", context, single_band=True)

@@ -84,7 +84,7 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from ..engine.evaluation import evaluate_reduced_files
+        from ..engine.metrics.evaluation import evaluate_reduced_files
 
         pan = self.raster_path(parameters, "PAN", context, single_band=True)
         ms = self.raster_path(parameters, "MS", context)

@@ -15,8 +15,8 @@ from qgis.core import (
 
 from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, creation_options_metadata, set_flags
 from ..dependencies import install_instructions, missing_dependencies
-from ..engine.model_zoo import bundled_models, default_model_id, model_path
-from ..engine.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
+from ..engine.weights.model_zoo import bundled_models, default_model_id, model_path
+from ..engine.inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from .base import EngineFeedback, PanTinyAlgorithm, raster_parameter
 
 DEVICE_OPTIONS = ["auto", "cpu", "cuda"]
@@ -135,7 +135,7 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         missing = missing_dependencies()
         if missing:  # qgis_process and processing.run ignore canExecute() on 3.22
             raise QgsProcessingException(install_instructions(missing))
-        from ..engine.raster_inference import pansharpen_raster
+        from ..engine.inference.raster import pansharpen_raster
 
         pan = self.raster_path(parameters, "PAN", context, single_band=True)
         ms = self.raster_path(parameters, "MS", context)

@@ -90,7 +90,7 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
             "OUTPUT", self.tr("Pan-sharpened raster")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from ..engine.classical_raster import pansharpen_classical_raster
+        from ..engine.fusion.raster import pansharpen_classical_raster
 
         pan = self.raster_path(parameters, "PAN", context, single_band=True)
         ms = self.raster_path(parameters, "MS", context)

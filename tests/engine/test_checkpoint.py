@@ -1,4 +1,4 @@
-"""Tests for engine.checkpoint: round trip, integrity checks, mismatch errors, no pickle."""
+"""Tests for engine.weights.checkpoint: round trip, integrity checks, mismatch errors, no pickle."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import struct
 import pytest
 import torch
 
-from engine import checkpoint as ck
-from engine.checkpoint import (
+from engine.weights import checkpoint as ck
+from engine.weights.checkpoint import (
     Checkpoint,
     load_checkpoint,
     load_model,

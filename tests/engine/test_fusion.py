@@ -14,8 +14,8 @@ from engine.fusion import METHODS, apply, estimate, fuse, make_config
 from engine.fusion.common import modulate
 from engine.fusion.gsa import regression_weights
 from engine.fusion.stats import FusionStatistics, MomentAccumulator
-from engine.grid import Alignment
-from engine.placement import ms_to_pan_grid
+from engine.io.grid import Alignment
+from engine.io.placement import ms_to_pan_grid
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 R = 4

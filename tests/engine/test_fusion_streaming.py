@@ -9,8 +9,8 @@ from scipy import ndimage
 from engine.errors import EngineError, InputError
 from engine.fusion import METHODS, fuse
 from engine.fusion.streaming import FusionCanceled, fuse_strips
-from engine.grid import Alignment
-from engine.placement import ms_to_pan_grid
+from engine.io.grid import Alignment
+from engine.io.placement import ms_to_pan_grid
 
 R = 4
 GNYQ = (0.3, 0.32, 0.34, 0.28)

@@ -1,4 +1,4 @@
-"""engine.inference: tile grid, stitching, determinism, nodata, devices (CPU only, fast)."""
+"""engine.inference.predictor: tile grid, stitching, determinism, nodata, devices (CPU only, fast)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,9 @@ import pytest
 import torch
 
 from engine.errors import Canceled, InputError
-from engine.inference import (
-    TiledPredictor,
-    axis_weights,
-    blend_radius,
-    fill_values,
-    plan_axis,
-    seam_positions,
-    select_device,
-    valid_mask,
-)
+from engine.devices import select_device
+from engine.inference.predictor import TiledPredictor, fill_values, valid_mask
+from engine.inference.tiling import axis_weights, blend_radius, plan_axis, seam_positions
 from engine.models import build_model
 
 

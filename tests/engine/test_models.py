@@ -326,7 +326,7 @@ def test_high_pass_and_indices():
 
 def test_engine_package_does_not_import_torch():
     code = (
-        "import sys, engine, engine.checkpoint, engine.errors;"
+        "import sys, engine, engine.weights.checkpoint, engine.errors;"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""MS placement on the PAN grid (engine.placement)."""
+"""MS placement on the PAN grid (engine.io.placement)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from engine.errors import InputError
 from engine.filters import interp23tap
-from engine.grid import Alignment, GridInfo, align_grids
-from engine.placement import effective_method, lr_rows_for, ms_to_pan_grid, place_rows
+from engine.io.grid import Alignment, GridInfo, align_grids
+from engine.io.placement import effective_method, lr_rows_for, ms_to_pan_grid, place_rows
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 R = 4

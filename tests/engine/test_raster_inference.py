@@ -1,4 +1,4 @@
-"""engine.raster_inference: the streamed GeoTIFF pipeline on generated rasters (CPU, fast).
+"""engine.inference.raster: the streamed GeoTIFF pipeline on generated rasters (CPU, fast).
 
 Fixtures are written with plain GDAL calls (not the writer under test); the model is a
 randomly initialised PanTiny saved as a checkpoint in tmp_path.
@@ -15,14 +15,14 @@ import pytest
 import torch
 from osgeo import gdal, osr
 
-from engine.checkpoint import read_metadata, save_checkpoint
+from engine.weights.checkpoint import read_metadata, save_checkpoint
 from engine.errors import AlignmentError, Canceled, InputError
-from engine.grid import Alignment
-from engine.inference import TiledPredictor
+from engine.io.grid import Alignment
+from engine.inference.predictor import TiledPredictor
 from engine.models import build_model
-from engine.placement import ms_to_pan_grid
-from engine.raster_inference import NullFeedback, default_bands, pansharpen_raster
-from engine.scaling import PERCENTILE99, Scaling
+from engine.io.placement import ms_to_pan_grid
+from engine.inference.raster import NullFeedback, default_bands, pansharpen_raster
+from engine.inference.scaling import PERCENTILE99, Scaling
 
 R = 4
 H, W = 96, 104  # PAN
@@ -135,7 +135,7 @@ def test_output_on_pan_grid_with_provenance(tmp_path, pair, ckpt):
 def test_streamed_equals_in_memory_pipeline(tmp_path, pair, ckpt, chunk, monkeypatch):
     """Strip-wise reading, column-chunked placement and tiled inference give the
     whole-array result (chunk 24: five placement chunks per strip)."""
-    import engine.raster_inference as ri
+    import engine.inference.raster as ri
 
     monkeypatch.setattr(ri, "PLACEMENT_CHUNK", chunk)
     pan_p, ms_p, pan, ms = pair
@@ -144,7 +144,7 @@ def test_streamed_equals_in_memory_pipeline(tmp_path, pair, ckpt, chunk, monkeyp
     got, _ = _read(out_p)
     sc = Scaling().fit(ms=ms.astype(np.float64), pan=pan.astype(np.float64))
     bms = ms_to_pan_grid(ms / sc.ms_scale, Alignment(R), (H, W), "interp23tap", "area")
-    from engine.checkpoint import load_model
+    from engine.weights.checkpoint import load_model
 
     model, _ = load_model(ckpt)
     want = TiledPredictor(model, "cpu", **TILE).predict(

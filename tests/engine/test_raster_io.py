@@ -1,4 +1,4 @@
-"""engine.raster_io: metadata, windowed reads (halo, nodata), safe block writes.
+"""engine.io.raster_io: metadata, windowed reads (halo, nodata), safe block writes.
 
 Synthetic rasters are made with plain GDAL calls (independent of the writer under test)
 in tmp_path; the real scenes are read from ../shared/data (never written to).
@@ -14,8 +14,8 @@ import pytest
 from osgeo import gdal, osr
 
 from engine.errors import InputError, RasterIOError
-from engine.grid import align_grids
-from engine.raster_io import (
+from engine.io.grid import align_grids
+from engine.io.raster_io import (
     RasterReader,
     RasterWriter,
     default_creation_options,

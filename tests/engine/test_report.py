@@ -1,11 +1,11 @@
-"""engine.report: quality reports and the markdown-section writer of the result files."""
+"""engine.io.report_files: quality reports and the markdown-section writer of the result files."""
 
 import json
 
 import pytest
 
 from engine.errors import RasterIOError
-from engine.report import replace_markdown_section, write_report
+from engine.io.report_files import replace_markdown_section, write_report
 
 
 def test_replace_markdown_section_replaces_only_its_section(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.inference import CPU_STRIP_ROWS, TiledPredictor  # noqa: E402
+from engine.inference.predictor import CPU_STRIP_ROWS, TiledPredictor  # noqa: E402
 from engine.models import build_model  # noqa: E402
 from engine.models.row_chunked import local_rows, transformer_block_rows  # noqa: E402
 

@@ -1,10 +1,10 @@
-"""engine.scaling: percentile scaling computed once per image, recipe (de)serialisation."""
+"""engine.inference.scaling: percentile scaling computed once per image, recipe (de)serialisation."""
 
 import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.scaling import PERCENTILE99, Scaling, compute_scale
+from engine.inference.scaling import PERCENTILE99, Scaling, compute_scale
 
 
 def test_percentile_of_a_ramp_is_the_hand_value():

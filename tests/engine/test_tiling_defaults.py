@@ -1,4 +1,4 @@
-"""Hold engine.inference's tiling defaults to bench/tiling_study.py (bench/RESULTS.md).
+"""Hold engine.inference.predictor's tiling defaults to bench/tiling_study.py (bench/RESULTS.md).
 
 * The defaults are the configuration the study chose, and that configuration met the
   study's seam thresholds on every scene.
@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_model, read_metadata
-from engine.inference import DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE, TiledPredictor
+from engine.weights.checkpoint import load_model, read_metadata
+from engine.inference.predictor import TiledPredictor
+from engine.inference.tiling import DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from engine.models import build_model
 
 REPO = Path(__file__).resolve().parents[2]

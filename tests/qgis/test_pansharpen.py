@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from engine.model_zoo import bundled_models, default_model_id
+from engine.weights.model_zoo import bundled_models, default_model_id
 
 REAL = {  # PAN, MS, expected output bands (the model's 4: B, G, R, NIR)
     "wv3-dos-float": ("wv3-dos-float/pan.tif", "wv3-dos-float/mul.tif"),
@@ -25,9 +25,9 @@ def fast_ckpt(tmp_path_factory) -> str:
     the CPU, for the tests that check plumbing (grids, bands, batches) rather than quality."""
     import torch
 
-    from engine.checkpoint import save_checkpoint
+    from engine.weights.checkpoint import save_checkpoint
     from engine.models import build_model
-    from engine.scaling import PERCENTILE99
+    from engine.inference.scaling import PERCENTILE99
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "pnn-random.ckpt"
@@ -62,7 +62,7 @@ def test_a_default_model_is_bundled_with_its_card():
     models = bundled_models()
     defaults = [m for m in models if m.default]
     assert len(defaults) == 1 and default_model_id() == defaults[0].id
-    from engine.model_zoo import MODELS_DIR, model_path
+    from engine.weights.model_zoo import MODELS_DIR, model_path
     import hashlib, os
     for m in models:  # every bundled model (ids are public API: older ones stay)
         path = model_path(m.id)

@@ -80,15 +80,20 @@ def test_versions_agree():
     assert plugin_version() == meta["version"] == engine.__version__
 
 
-def _imports(path: Path) -> list[tuple[int, str, int]]:
-    """(level, absolute-or-relative module name, line) of every import in a file."""
+def _imports_of(text: str, name: str) -> list[tuple[int, str, int]]:
+    """(level, absolute-or-relative module name, line) of every import in a source text."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(ast.parse(text, name)):
         if isinstance(node, ast.Import):
             found += [(0, alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             found.append((node.level, node.module or "", node.lineno))
     return found
+
+
+def _imports(path: Path) -> list[tuple[int, str, int]]:
+    """(level, absolute-or-relative module name, line) of every import in a file."""
+    return _imports_of(path.read_text(encoding="utf-8"), str(path))
 
 
 def test_import_rules_of_engine_and_plugin():
@@ -104,8 +109,8 @@ def test_import_rules_of_engine_and_plugin():
                 problems.append(f"{where} (use a relative import)")
             if level == 0 and top in ("qgis", "PyQt5", "PyQt6", "processing"):
                 problems.append(f"{where} (the engine must not import QGIS)")
-            if level == 0 and top == "osgeo" and path.name != "raster_io.py":
-                problems.append(f"{where} (GDAL only in engine/raster_io.py)")
+            if level == 0 and top == "osgeo" and rel.as_posix() != "engine/io/raster_io.py":
+                problems.append(f"{where} (GDAL only in engine/io/raster_io.py)")
             if level == 0 and top == "training":
                 problems.append(f"{where} (the engine never imports training)")
     for path in sorted((REPO / PLUGIN).rglob("*.py")):
@@ -328,7 +333,7 @@ def test_engine_cannot_be_shadowed(tmp_path):
                       scratch=tmp_path)
     assert not out["failed"], json.dumps(out["failed"], indent=1)
     assert out["engine_is_trap"] and not out["touched"] and not out["foreign"]
-    assert "pantiny_qgis.engine.raster_io" in out["files"]
+    assert "pantiny_qgis.engine.io.raster_io" in out["files"]
     assert "pantiny_qgis.provider" in out["files"]
     for name, file in out["files"].items():
         assert Path(file).is_relative_to(REPO / PLUGIN), (name, file)
@@ -365,13 +370,39 @@ def test_package_contents(package_zip):
     assert meta["hasProcessingProvider"] == "yes"
     assert "GNU GENERAL PUBLIC LICENSE" in license_text and "Version 2" in license_text
     for needed in ("__init__.py", "plugin.py", "provider.py", "compat.py", "dependencies.py",
-                   "algorithms/__init__.py", "engine/__init__.py", "engine/raster_io.py",
+                   "algorithms/__init__.py", "engine/__init__.py", "engine/io/raster_io.py",
                    "engine/errors.py", meta["icon"]):
         assert f"{PLUGIN}/{needed}" in names, needed
     bad = [n for n in names if "__pycache__" in n or ".git/" in n or "__MACOSX" in n
            or re.search(r"\.(pyc|pyo|so|dll|pyd|dylib|exe)$", n)]
     assert not bad, bad
     assert not any(n.startswith(f"{PLUGIN}/tests") or "/training/" in n for n in names)
+
+
+#: Engine modules used only by training/, bench/ and the tests (never shipped).
+TRAINING_ONLY = ("engine/trainer/",)
+
+
+def test_package_has_no_training_only_modules(package_zip):
+    """The zip leaves out engine/trainer/ (trainer, datasets) and nothing it ships imports
+    it; everything else of the engine is shipped."""
+    with zipfile.ZipFile(package_zip) as archive:
+        names = archive.namelist()
+    shipped = {n[len(PLUGIN) + 1:] for n in names if n.endswith(".py")}
+    leaked = sorted(n for n in shipped if n.startswith(TRAINING_ONLY))
+    assert not leaked, leaked
+    assert (REPO / "engine" / "trainer" / "trainer.py").is_file()  # excluded, not missing
+    expected = {p.relative_to(REPO).as_posix() for p in (REPO / "engine").rglob("*.py")
+                if not p.relative_to(REPO).as_posix().startswith(TRAINING_ONLY)}
+    assert expected <= shipped, sorted(expected - shipped)
+    importers = []
+    with zipfile.ZipFile(package_zip) as archive:
+        for name in sorted(n for n in names if n.endswith(".py")):
+            for level, module, line in _imports_of(archive.read(name).decode(), name):
+                if "trainer" in module.split("."):
+                    importers.append(f"{name}:{line}: {'.' * level}{module}")
+    assert not importers, importers
+
 
 
 def test_package_engine_is_self_contained(package_zip, tmp_path):
@@ -381,9 +412,9 @@ def test_package_engine_is_self_contained(package_zip, tmp_path):
     with zipfile.ZipFile(package_zip) as archive:
         archive.extractall(target)
     core = ["pantiny_qgis", "pantiny_qgis.dependencies", "pantiny_qgis.meta",
-            "pantiny_qgis.engine", "pantiny_qgis.engine.errors", "pantiny_qgis.engine.grid",
+            "pantiny_qgis.engine", "pantiny_qgis.engine.errors", "pantiny_qgis.engine.io.grid",
             "pantiny_qgis.engine.sensors", "pantiny_qgis.engine.filters",
-            "pantiny_qgis.engine.raster_io"]
+            "pantiny_qgis.engine.io.raster_io"]
     out = _run_python("/usr/bin/python3", SHADOW_SCRIPT, str(target),
                       str(_fake_engine(tmp_path)), ",".join(core), scratch=tmp_path)
     assert not out["failed"], json.dumps(out["failed"], indent=1)

@@ -9,8 +9,8 @@ import pytest
 h5py = pytest.importorskip("h5py")
 gdal = pytest.importorskip("osgeo.gdal")
 
-from engine import raster_io  # noqa: E402
-from engine.scaling import compute_scale  # noqa: E402
+from engine.io import raster_io  # noqa: E402
+from engine.inference.scaling import compute_scale  # noqa: E402
 from training.build_datasets import (build_datasets, estimate_registration,  # noqa: E402
                                      plan_regions, shared_data_dir)
 

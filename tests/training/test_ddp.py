@@ -27,7 +27,7 @@ def _worker(rank: int, world: int, port: int, data_root: str, out: str, dump: st
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                        "WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank)})
     torch.set_num_threads(1)
-    from engine.trainer import Trainer
+    from engine.trainer.trainer import Trainer
     from training.train import load_config
 
     cfg = load_config(SMOKE, {"data_root": data_root, "out_dir": out, "epochs": 1,
@@ -60,9 +60,9 @@ def test_two_ranks_finish_with_identical_parameters(dos_dataset, tmp_path):
     for k in r0["state"]:
         torch.testing.assert_close(r0["state"][k], r1["state"][k], rtol=0, atol=0)
     # the weights moved away from the (seeded) initialisation
-    from engine.checkpoint import load_checkpoint
+    from engine.weights.checkpoint import load_checkpoint
     from engine.models import build_model
-    from engine.trainer import seed_everything
+    from engine.trainer.trainer import seed_everything
 
     seed_everything(123)
     init = build_model("pantiny", bands=4, scale="small").state_dict()
@@ -78,8 +78,8 @@ def test_two_ranks_finish_with_identical_parameters(dos_dataset, tmp_path):
 
 
 def test_distributed_weighted_sampler_shards_one_balanced_sequence():
-    from engine.datasets import balanced_weights
-    from engine.trainer import DistributedWeightedSampler
+    from engine.trainer.datasets import balanced_weights
+    from engine.trainer.trainer import DistributedWeightedSampler
 
     w = balanced_weights([10, 90])
     shards = [DistributedWeightedSampler(w, 2000, rank=r, world_size=2, seed=5) for r in (0, 1)]

@@ -8,8 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from engine.checkpoint import load_checkpoint, load_model  # noqa: E402
-from engine.trainer import TrainConfig, train  # noqa: E402
+from engine.weights.checkpoint import load_checkpoint, load_model  # noqa: E402
+from engine.trainer.trainer import TrainConfig, train  # noqa: E402
 from training import evaluate as evaluate_cli  # noqa: E402
 from training.train import load_config, main  # noqa: E402
 

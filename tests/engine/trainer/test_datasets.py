@@ -1,4 +1,4 @@
-"""engine.datasets: PanCollection HDF5 / MATLAB readers, PanTiny TIF folders, concatenation."""
+"""engine.trainer.datasets: PanCollection HDF5 / MATLAB readers, PanTiny TIF folders, concatenation."""
 
 import os
 from pathlib import Path
@@ -9,7 +9,7 @@ import torch
 
 h5py = pytest.importorskip("h5py")
 
-from engine.datasets import (FrScene, H5PanDataset, TifFolderDataset, balanced_weights,  # noqa: E402
+from engine.trainer.datasets import (FrScene, H5PanDataset, TifFolderDataset, balanced_weights,  # noqa: E402
                              concat_datasets, pillow_bicubic_resize)
 from engine.errors import InputError  # noqa: E402
 from engine.filters import imresize_bicubic  # noqa: E402

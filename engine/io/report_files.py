@@ -8,7 +8,7 @@ import os
 import tempfile
 from typing import Any, Mapping
 
-from .errors import RasterIOError
+from ..errors import RasterIOError
 
 
 def _html(report: Mapping[str, Any]) -> str:

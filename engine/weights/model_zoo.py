@@ -18,10 +18,10 @@ import json
 import os
 from dataclasses import dataclass
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
-MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "resources", "models")
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(os.path.dirname(_ENGINE_DIR), "resources", "models")
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ Evaluation every ``eval_every`` epochs (and after the last one), on every datase
   percentile to 1).  Fused values are clipped to >= 0 first, as at inference.
 * full resolution on every FR test scene of the dataset: D_LAMBDA, D_S, QNR (original
   definition), D_LAMBDA_K, HQNR (:func:`engine.metrics.full_resolution_report`), the
-  model run on the whole FR test region (:class:`engine.inference.TiledPredictor`,
+  model run on the whole FR test region (:class:`engine.inference.predictor.TiledPredictor`,
   ``fr_tile=None`` = one tile).
 
 The ``best`` checkpoint maximises the mean validation Q2N over the datasets that have a
 ``val`` split (the ``test`` split when none has).  ``latest`` is written after every
 epoch, with ``training_state.pt`` (optimiser, scheduler, history) for ``resume``.
-Checkpoints use :mod:`engine.checkpoint` with full metadata.  Outputs in ``out_dir``:
+Checkpoints use :mod:`engine.weights.checkpoint` with full metadata.  Outputs in ``out_dir``:
 ``best.ckpt``, ``latest.ckpt``, ``training_state.pt``, ``train.log`` (human readable),
 ``history.json``, ``curves.png`` (matplotlib, Agg; skipped when matplotlib is missing).
 
@@ -62,13 +62,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..weights.checkpoint import load_checkpoint, save_checkpoint
+from ..devices import autocast, select_device
 from .datasets import (FrScene, H5PanDataset, TifFolderDataset, balanced_weights,
                        concat_datasets)
-from .errors import InputError
-from .losses import CompositeLoss, LossWeights
-from .scaling import PERCENTILE99, Scaling
-from .sensors import BGRN, get_sensor
+from ..errors import InputError
+from ..losses import CompositeLoss, LossWeights
+from ..inference.scaling import PERCENTILE99, Scaling
+from ..sensors import BGRN, get_sensor
 
 RR_KEYS = ("Q2N", "SAM", "ERGAS", "PSNR", "SSIM", "SCC", "Q_AVG", "CC")
 FR_KEYS = ("D_LAMBDA", "D_S", "QNR", "D_LAMBDA_K", "HQNR")
@@ -458,12 +459,6 @@ class ProgressBar:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
 def _mean_reports(reports: list[dict[str, float]]) -> dict[str, float]:
     if not reports:
         return {}
@@ -481,7 +476,7 @@ def evaluate_rr(predict: Callable[[dict[str, Any]], np.ndarray], dataset: Datase
                 batch_size: int = 16, max_patches: int | None = None) -> dict[str, float]:
     """Mean over patches of the RR indices of ``predict(batch) -> (N, C, H, W)`` against
     the batch's ``gt`` (fused clipped to >= 0; PSNR peak / SSIM range 1)."""
-    from .metrics import reduced_resolution_report
+    from ..metrics import reduced_resolution_report
 
     n = len(dataset) if max_patches is None else min(len(dataset), int(max_patches))
     reports: list[dict[str, float]] = []
@@ -499,7 +494,7 @@ def evaluate_rr(predict: Callable[[dict[str, Any]], np.ndarray], dataset: Datase
 def evaluate_fr(fused: np.ndarray, scene: FrScene) -> dict[str, float]:
     """FR indices of one fused scene (``D_LAMBDA``, ``D_S``, ``QNR``, ``D_LAMBDA_K``,
     ``HQNR``, ...), fused clipped to >= 0, nodata pixels masked."""
-    from .metrics import full_resolution_report
+    from ..metrics import full_resolution_report
 
     f = np.clip(np.nan_to_num(np.asarray(fused, dtype=np.float64), nan=0.0), 0.0, None)
     mask = None if scene.valid.all() else scene.valid
@@ -509,7 +504,7 @@ def evaluate_fr(fused: np.ndarray, scene: FrScene) -> dict[str, float]:
 def model_rr_predictor(model: torch.nn.Module, device: torch.device, amp: bool
                        ) -> Callable[[dict[str, Any]], np.ndarray]:
     def predict(batch: dict[str, Any]) -> np.ndarray:
-        with torch.no_grad(), _autocast(device, amp):
+        with torch.no_grad(), autocast(device, amp):
             out = model(batch["ms"].to(device), batch["lms"].to(device), batch["pan"].to(device))
         return out.float().cpu().numpy()
     return predict
@@ -518,7 +513,7 @@ def model_rr_predictor(model: torch.nn.Module, device: torch.device, amp: bool
 def model_fr_predict(model: torch.nn.Module, scene: FrScene, device: torch.device, amp: bool,
                      tile: int | None = None) -> np.ndarray:
     """Run ``model`` over the whole FR scene (one tile unless ``tile``)."""
-    from .inference import TiledPredictor
+    from ..inference.predictor import TiledPredictor
 
     dtype = "bf16" if amp and device.type == "cuda" else "fp32"
     overlap = 0 if tile is None else max(8, tile // 4)
@@ -582,12 +577,12 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike) -> bool:
     return True
 
 
-def _json_clean(obj: Any) -> Any:
+def json_clean(obj: Any) -> Any:
     """NaN/inf -> None, numpy -> Python (checkpoint metadata is strict JSON)."""
     if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
+        return {str(k): json_clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
+        return [json_clean(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         v = float(obj)
         return v if math.isfinite(v) else None
@@ -621,15 +616,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _select_device(requested: str, dist: DistInfo) -> torch.device:
-    req = (requested or "auto").lower()
-    if req == "cpu" or (req == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise InputError(f"device {requested!r} asked for but CUDA is not available")
-    if dist.enabled:
-        return torch.device("cuda", dist.local_rank)
-    return torch.device(req if req.startswith("cuda") else "cuda")
+def training_device(requested: str, dist: DistInfo) -> torch.device:
+    """The device of this process: :func:`engine.devices.select_device` without CPU
+    fallback, ``cuda:<local rank>`` under ``torchrun``."""
+    return select_device(requested, fallback=False,
+                         local_rank=dist.local_rank if dist.enabled else None)[0]
 
 
 class Trainer:
@@ -712,7 +703,7 @@ class Trainer:
         cfg = self.cfg
         ratios = sorted({s.ratio for s in sources})
         sensors = sorted({s.sensor or _sensor_of(s) for s in sources} - {None})
-        return _json_clean({
+        return json_clean({
             "model": cfg.model,
             "hparams": dict(self.raw_model.hparams),
             "bands": {"count": cfg.bands, "names": list(BGRN) if cfg.bands == 4 else None,
@@ -774,7 +765,7 @@ class Trainer:
     # ---------------------------------------------------------------- main loop
     def train(self, resume: bool = False) -> dict[str, Any]:
         cfg = self.cfg
-        self.device = _select_device(cfg.device, self.dist)
+        self.device = training_device(cfg.device, self.dist)
         self._init_distributed()
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -787,7 +778,7 @@ class Trainer:
                 self._log_fh = None
 
     def _train(self, resume: bool) -> dict[str, Any]:
-        from .models import build_model
+        from ..models import build_model
 
         cfg = self.cfg
         seed_everything(cfg.seed)
@@ -862,7 +853,7 @@ class Trainer:
                 lms = batch["lms"].to(self.device, non_blocking=True)
                 pan = batch["pan"].to(self.device, non_blocking=True)
                 gt = batch["gt"].to(self.device, non_blocking=True)
-                with _autocast(self.device, cfg.amp):
+                with autocast(self.device, cfg.amp):
                     pred = model(ms, lms, pan)
                 loss, terms = criterion(pred, gt)
                 optimizer.zero_grad(set_to_none=True)
@@ -885,7 +876,7 @@ class Trainer:
             if self.dist.main:
                 if do_eval:
                     ev = self.evaluate(sources, fr_cache)
-                    rec["eval"] = _json_clean(ev)
+                    rec["eval"] = json_clean(ev)
                     last_eval = rec["eval"]
                 history.append(rec)
                 self.log(f"epoch {epoch + 1}/{cfg.epochs} loss {loss_mean:.5f} "
@@ -911,9 +902,9 @@ class Trainer:
                             "epoch": epoch + 1,
                             "best_score": None if best_score == -math.inf else best_score,
                             "best_epoch": best_epoch,
-                            "history": json.dumps(_json_clean(history))},
+                            "history": json.dumps(json_clean(history))},
                            state_path)
-                (self.out / "history.json").write_text(json.dumps(_json_clean(history), indent=1))
+                (self.out / "history.json").write_text(json.dumps(json_clean(history), indent=1))
             if self.dist.main and (do_eval or epoch + 1 == end_epoch):
                 plot_curves(history, self.out / "curves.png")
             self._barrier()
@@ -987,7 +978,7 @@ class Trainer:
                      f"{0 if s.train is None else len(s.train)}, "
                      + ", ".join(f"{k} {len(v)}" for k, v in s.splits.items())
                      + f", FR scenes {len(s.fr_scenes)}")
-        self.log("config: " + json.dumps(_json_clean(cfg.as_dict()), sort_keys=True))
+        self.log("config: " + json.dumps(json_clean(cfg.as_dict()), sort_keys=True))
 
 
 def _protocol_of(s: DataSource) -> Any:

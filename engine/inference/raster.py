@@ -1,12 +1,12 @@
 """Streamed raster pan-sharpening with a trained model: files in, file out.
 
 :func:`pansharpen_raster` reads a PAN and an MS raster, puts them on one grid, scales
-them once from the whole images, runs :class:`engine.inference.TiledPredictor` one row of
-tiles at a time and writes each finished strip with :class:`engine.raster_io.RasterWriter`.
+them once from the whole images, runs :class:`engine.inference.predictor.TiledPredictor` one row of
+tiles at a time and writes each finished strip with :class:`engine.io.raster_io.RasterWriter`.
 Memory is bounded by ``tile_size`` x PAN width x (bands + a few planes) plus the model's
 activations for one batch, never by the number of rows of the scene.
 
-GDAL is reached only through :mod:`engine.raster_io`; this module itself imports no GDAL.
+GDAL is reached only through :mod:`engine.io.raster_io`; this module itself imports no GDAL.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import __version__ as ENGINE_VERSION
-from .checkpoint import load_model, read_metadata
-from .errors import Canceled, InputError
-from .feedback import Feedback, NullFeedback
-from .grid import Alignment
-from .inference import (
-    DEFAULT_OVERLAP,
-    DEFAULT_TILE_SIZE,
-    TiledPredictor,
-    select_device,
-)
-from .placement import effective_method, lr_rows_for, place_rows
-from .pair import check_pair, default_nodata, first_nodata
-from .raster_io import RasterReader, RasterWriter
+from .. import __version__ as ENGINE_VERSION
+from ..weights.checkpoint import load_model, read_metadata
+from ..errors import Canceled, InputError
+from ..feedback import Feedback, NullFeedback
+from ..io.grid import Alignment
+from ..devices import select_device
+from .predictor import TiledPredictor
+from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
+from ..io.placement import effective_method, lr_rows_for, place_rows
+from ..io.pair import check_pair, default_nodata, first_nodata
+from ..io.raster_io import RasterReader, RasterWriter
 from .scaling import DEFAULT_MAX_SAMPLES, Scaling
 
 #: MS placement used to build ``bms`` from a georeferenced MS (as the training data's
@@ -95,7 +92,7 @@ def _check_bands(bands: Sequence[int], ms_band_count: int, model_band_count: int
 
 
 def _sample_step(values: int, max_samples: int) -> int:
-    """Same regular-grid step as :func:`engine.scaling.compute_scale` uses."""
+    """Same regular-grid step as :func:`engine.inference.scaling.compute_scale` uses."""
     return max(1, math.ceil(math.sqrt(values / max(int(max_samples), 1))))
 
 
@@ -103,7 +100,7 @@ def _strided_sample(reader: RasterReader, bands: Sequence[int], max_samples: int
                     feedback: Feedback) -> np.ndarray:
     """``image[:, ::s, ::s]`` of the whole raster (floats, NaN on nodata), read in strips.
 
-    ``s`` is the step :func:`engine.scaling.compute_scale` would use on the whole image,
+    ``s`` is the step :func:`engine.inference.scaling.compute_scale` would use on the whole image,
     so fitting on this sample gives exactly the whole-image scaling.
     """
     info = reader.info
@@ -126,9 +123,9 @@ def _column_chunks(alignment: Alignment, pan_width: int, ms_width: int,
 
     Returns ``(x0, x1, m0, m1, alignment')``: PAN columns ``[x0, x1)`` are placed from MS
     columns ``[m0, m1)`` (the columns that map onto them plus
-    :data:`engine.placement.LR_MARGIN` of context, or up to the MS edge) with the
+    :data:`engine.io.placement.LR_MARGIN` of context, or up to the MS edge) with the
     alignment shifted to the chunk's origins.  With that context the chunks equal the
-    whole-width placement (the same argument as :func:`engine.placement.lr_rows_for`
+    whole-width placement (the same argument as :func:`engine.io.placement.lr_rows_for`
     for rows, which this reuses through a transposed alignment).
     """
     chunk = PLACEMENT_CHUNK if chunk is None else int(chunk)
@@ -151,7 +148,7 @@ def _release_cache(obj: Any) -> None:
     GDAL keeps every block read or written in its global block cache until the cache is
     full (5 % of RAM by default, QGIS's setting inside QGIS), so a long streamed run would
     otherwise grow by up to that amount.  Uses a public ``flush()`` when
-    :mod:`engine.raster_io` offers one, else the dataset handle it keeps.
+    :mod:`engine.io.raster_io` offers one, else the dataset handle it keeps.
     """
     flush = getattr(obj, "flush", None)
     if callable(flush):
@@ -232,8 +229,8 @@ def pansharpen_raster(
       band count and the checkpoint's band names, see :func:`default_bands`).
     * ``device``: 'auto', 'cpu' or 'cuda' (falls back to CPU with a warning).
     * ``tile_size``/``overlap``/``batch_size``/``blend``: see
-      :class:`engine.inference.TiledPredictor` (``batch_size`` None: 1 on the CPU, 8 on
-      CUDA; ``blend`` None: :data:`engine.inference.DEFAULT_BLEND`).
+      :class:`engine.inference.predictor.TiledPredictor` (``batch_size`` None: 1 on the CPU, 8 on
+      CUDA; ``blend`` None: :data:`engine.inference.tiling.DEFAULT_BLEND`).
     * ``precision``: 'fp32' or 'bf16' (bf16 autocast on CUDA only).
     * ``out_dtype``: output data type (default: the MS data type); ``nodata``: output
       nodata value (default: the MS nodata, else :func:`default_nodata`).

@@ -48,22 +48,17 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import Canceled, EngineError, InputError
+from ..errors import Canceled, EngineError, InputError
 
-# DEFAULT_TILE_SIZE, DEFAULT_OVERLAP, DEFAULT_BLEND (chosen by bench/tiling_study.py)
-# live in the torch-free engine.tiling so that the plugin can read them at load.
-from .tiling import DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
+# The tile layout and its defaults (chosen by bench/tiling_study.py) live in the
+# torch-free engine.inference.tiling so that the plugin can read them at load.
+from .tiling import (BLENDS, DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE, Span,
+                     axis_weights, blend_radius, plan_axis)
 
-try:  # torch is optional for the package as a whole, required here
-    import torch
-    import torch.nn.functional as F
-except ImportError as exc:  # pragma: no cover - exercised only without torch
-    from .errors import DependencyError
+from ..devices import autocast  # raises DependencyError without torch
 
-    raise DependencyError(
-        "PyTorch is required for model inference; install torch (CPU or CUDA build) into "
-        "the Python environment QGIS uses"
-    ) from exc
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 #: Tiles per forward pass on the CPU (``batch_size=None``).  Does not change the result,
 #: only speed and memory: PanTiny needs about 210 MB per 256 x 256 tile in float32, and
@@ -76,132 +71,9 @@ DEFAULT_CUDA_BATCH_SIZE = 8
 CPU_STRIP_ROWS = 32
 
 DTYPES = ("fp32", "bf16")
-#: Stitching: 'cut' keeps each tile's centre up to the middle of the overlap (hard
-#: cut); 'linear' cross-fades neighbouring tiles over the middle half of their overlap.
-BLENDS = ("cut", "linear")
 
 ReadRows = Callable[[int, int], "tuple[np.ndarray, np.ndarray, np.ndarray | None]"]
 Progress = Callable[[float], None]
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def select_device(requested: str = "auto") -> tuple["torch.device", str]:
-    """Resolve ``'auto' | 'cpu' | 'cuda' | 'cuda:N'`` to a torch device.
-
-    Returns ``(device, message)``; ``message`` says which device is used and, when CUDA
-    was asked for but is not usable, why the run falls back to the CPU (log it as a
-    warning: it starts with ``"WARNING"``).
-    """
-    req = (requested or "auto").strip().lower()
-    if req not in ("auto", "cpu") and not (req == "cuda" or req.startswith("cuda:")):
-        raise InputError(f"unknown device {requested!r}; use 'auto', 'cpu' or 'cuda'")
-    if req == "cpu":
-        return torch.device("cpu"), "using CPU (requested)"
-    cuda_ok = torch.cuda.is_available()
-    if req == "auto":
-        if cuda_ok:
-            dev = torch.device("cuda")
-            return dev, f"using CUDA ({torch.cuda.get_device_name(dev)}), chosen automatically"
-        return torch.device("cpu"), "using CPU (no CUDA device available)"
-    # explicit cuda / cuda:N
-    if not cuda_ok:
-        why = (
-            "this PyTorch build has no CUDA support"
-            if torch.version.cuda is None
-            else "no CUDA device is visible (driver missing or CUDA_VISIBLE_DEVICES empty)"
-        )
-        return (
-            torch.device("cpu"),
-            f"WARNING: CUDA was requested but {why} (torch {torch.__version__}); "
-            "falling back to CPU, which is much slower",
-        )
-    dev = torch.device(req)
-    if dev.index is not None and dev.index >= torch.cuda.device_count():
-        return (
-            torch.device("cuda"),
-            f"WARNING: {req} does not exist ({torch.cuda.device_count()} CUDA device(s)); "
-            "using cuda:0",
-        )
-    return dev, f"using CUDA ({torch.cuda.get_device_name(dev)}), requested"
-
-
-# --------------------------------------------------------------------------- tile grid
-
-
-@dataclass(frozen=True)
-class Span:
-    """One tile along one axis: input ``[start, start + tile)``, kept ``[keep_start, keep_stop)``.
-
-    All in image coordinates.  ``start + tile`` exceeds the image length only when the
-    image is shorter than one tile (then the tile is padded by reflection).
-    """
-
-    start: int
-    keep_start: int
-    keep_stop: int
-
-
-def plan_axis(length: int, tile: int | None, overlap: int) -> list[Span]:
-    """Fixed tile layout along one axis of ``length`` pixels (``tile`` None: one tile)."""
-    if length < 1:
-        raise InputError(f"cannot tile an axis of length {length}")
-    if tile is None or length <= tile:
-        return [Span(0, 0, length)]
-    stride = tile - overlap
-    n = math.ceil((length - tile) / stride) + 1
-    starts = [min(k * stride, length - tile) for k in range(n)]
-    cuts = [0] + [(starts[k + 1] + starts[k] + tile) // 2 for k in range(n - 1)] + [length]
-    return [Span(starts[k], cuts[k], cuts[k + 1]) for k in range(n)]
-
-
-def seam_positions(length: int, tile: int | None, overlap: int) -> list[int]:
-    """Image coordinates where the output switches from one tile to the next."""
-    return [s.keep_start for s in plan_axis(length, tile, overlap)[1:]]
-
-
-def blend_radius(spans: list[Span], tile: int | None, overlap: int, blend: str) -> int:
-    """Half-width ``r`` of the linear ramps around every cut (0 for ``blend='cut'``).
-
-    ``overlap // 4``, reduced where needed so that each ramp stays inside both tiles with
-    at least ``overlap // 4`` pixels of unused context and ramps never meet.
-    """
-    if blend == "cut" or tile is None or len(spans) < 2:
-        return 0
-    r = overlap // 4
-    margin = overlap // 4  # unused context kept at every tile edge
-    n = len(spans)
-    for k, s in enumerate(spans):
-        if k > 0:
-            r = min(r, s.keep_start - s.start - margin)
-        if k < n - 1:
-            r = min(r, s.start + tile - s.keep_stop - margin)
-        r = min(r, (s.keep_stop - s.keep_start) // 2)
-    return max(0, r)
-
-
-def axis_weights(spans: list[Span], r: int) -> list[tuple[int, int, np.ndarray]]:
-    """Per tile ``(lo, hi, w)``: the tile contributes ``w`` (float32, length hi-lo) to
-    image positions ``[lo, hi)``.
-
-    ``w`` is 1 inside the kept range and ramps linearly (at pixel centres) over
-    ``[cut - r, cut + r)`` around every cut shared with a neighbour, so the weights of
-    all tiles sum to exactly 1 everywhere; ``r = 0`` gives the hard centre cut.
-    """
-    out = []
-    n = len(spans)
-    for k, s in enumerate(spans):
-        lo = s.keep_start - (r if k > 0 else 0)
-        hi = s.keep_stop + (r if k < n - 1 else 0)
-        x = np.arange(lo, hi, dtype=np.float64) + 0.5
-        w = np.ones(hi - lo, dtype=np.float64)
-        if r and k > 0:
-            w = np.minimum(w, (x - (s.keep_start - r)) / (2 * r))
-        if r and k < n - 1:
-            w = np.minimum(w, (s.keep_stop + r - x) / (2 * r))
-        out.append((lo, hi, np.clip(w, 0.0, 1.0).astype(np.float32)))
-    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -467,11 +339,6 @@ class TiledPredictor:
             )
         return pan, bms
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype == "bf16" and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _forward(self, bms_t: "torch.Tensor", pan_t: "torch.Tensor") -> "torch.Tensor":
         h, w = bms_t.shape[-2:]
         ms_t = F.adaptive_avg_pool2d(bms_t, (max(1, h // self.ratio), max(1, w // self.ratio)))
@@ -479,7 +346,7 @@ class TiledPredictor:
         bms_t, pan_t = bms_t.contiguous(memory_format=fmt), pan_t.contiguous(memory_format=fmt)
         ms_t = ms_t.contiguous(memory_format=fmt)
         try:
-            with self._autocast():
+            with autocast(self.device, self.dtype == "bf16"):
                 out = (self.model.forward_rows(ms_t, bms_t, pan_t, rows=self.strip_rows)
                        if self.strip_rows else self.model(ms_t, bms_t, pan_t))
         except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only

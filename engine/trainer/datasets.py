@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, WeightedRandomSampler
 
-from .errors import DependencyError, InputError
-from .filters import imresize_bicubic
+from ..errors import DependencyError, InputError
+from ..filters import imresize_bicubic
 
 KEYS = ("gt", "ms", "lms", "pan")
 MATLAB_73_MAGIC = b"MATLAB 7.3 MAT-file"
@@ -62,7 +62,7 @@ def resolve_scale(scale: float | str | None, attrs: dict[str, Any], path: str | 
     """
     if scale is not None:
         if isinstance(scale, str):
-            from .sensors import get_sensor
+            from ..sensors import get_sensor
 
             bits = get_sensor(scale).bits
             if bits is None:
@@ -362,7 +362,7 @@ class TifFolderDataset(Dataset):
     4-band TIFs that GDAL sees as RGBA are read raw (the NIR is data, not alpha); note that
     Pillow itself resizes RGBA images premultiplied by alpha, which is not reproduced.
 
-    Rasters are read with :mod:`engine.raster_io` (GDAL), imported lazily.
+    Rasters are read with :mod:`engine.io.raster_io` (GDAL), imported lazily.
     """
 
     def __init__(self, root: str | os.PathLike, name: str | None = None, ratio: int = 4,
@@ -400,7 +400,7 @@ class TifFolderDataset(Dataset):
     def _read(path: Path) -> np.ndarray:
         """Raw values ``(C, H, W)`` float64.  Masks are ignored on purpose: a 4-band 8-bit
         TIF is often tagged RGBA, and GDAL would then treat the NIR band as an alpha mask."""
-        from . import raster_io   # lazy: GDAL only when TIFs are actually read
+        from ..io import raster_io   # lazy: GDAL only when TIFs are actually read
 
         with raster_io.RasterReader(os.fspath(path), "TIF") as reader:
             w, h = reader.info.width, reader.info.height

@@ -1,6 +1,6 @@
 """Opening and checking a PAN/MS file pair (shared by every file-level operation).
 
-Uses :mod:`engine.raster_io` (GDAL).  Everything here fails before any output exists.
+Uses :mod:`engine.io.raster_io` (GDAL).  Everything here fails before any output exists.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import AlignmentError, InputError
+from ..errors import AlignmentError, InputError
 from .grid import Alignment, align_grids
 from .raster_io import RasterInfo, grid_info, same_crs
 
@@ -21,7 +21,7 @@ def check_pair(pan: RasterInfo, ms: RasterInfo, pan_name: str = "PAN") -> Alignm
 
     Refuses a PAN with more than one band, georeferenced rasters in different CRSs
     (the user is told to reproject the MS, which keeps the PAN grid untouched), and
-    everything :func:`engine.grid.align_grids` refuses (non-integer ratio, no overlap,
+    everything :func:`engine.io.grid.align_grids` refuses (non-integer ratio, no overlap,
     rotated grids).
     """
     if pan.band_count != 1:

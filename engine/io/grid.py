@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import AlignmentError
+from ..errors import AlignmentError
 
 GeoTransform = tuple[float, float, float, float, float, float]
 

@@ -4,7 +4,7 @@ Two placements (spec sections 3.4.1 and 3.5):
 
 * ``phase='area'`` (georeferenced, pixel-is-area; the default for real data): the
   centre of MS pixel ``j`` lies at PAN pixel-centre coordinate
-  ``offset + R*j + (R-1)/2`` (:meth:`engine.grid.Alignment.ms_centre`).  The MS is
+  ``offset + R*j + (R-1)/2`` (:meth:`engine.io.grid.Alignment.ms_centre`).  The MS is
   upsampled (interp23tap, which puts LR sample ``j`` on fine pixel ``R*j + R//2``, or
   Keys bicubic), the residual sub-pixel shift is removed with a Keys cubic shift
   (as :func:`engine.filters.cubic_shift`, see :func:`_fractional_shift`) and an
@@ -35,8 +35,8 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError
-from .filters import _resample_axis, interp23tap, shift_axis
+from ..errors import InputError
+from ..filters import _resample_axis, interp23tap, shift_axis
 from .grid import Alignment
 
 Method = Literal["interp23tap", "bicubic"]

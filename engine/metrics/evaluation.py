@@ -4,14 +4,14 @@
   degrade with the sensor's MTF filters, fuse the reduced pair, score against the
   original MS.
 * :func:`evaluate_reduced_files` / :func:`evaluate_qnr_files`: the same, and the
-  no-reference indices, for raster files (GDAL through :mod:`engine.raster_io`).
+  no-reference indices, for raster files (GDAL through :mod:`engine.io.raster_io`).
 
 Conventions (recorded in every report): RR pairs use the exact-GNyq MTF kernel and the
 toolbox decimation phase, the reduced MS is placed on the reduced PAN grid with
 interp23tap at the toolbox phase (the literature's RR convention, spec 3.4.1); the
 full-resolution indices are those of :func:`engine.metrics.full_resolution_report`.
 Real pairs are first cut to the block-aligned common footprint
-(:func:`engine.pair.block_aligned_windows`).
+(:func:`engine.io.pair.block_aligned_windows`).
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
-from . import __version__
-from .errors import InputError
-from .feedback import Feedback, NullFeedback
-from .filters import decimate
-from .fusion import fuse
-from .grid import Alignment
-from .metrics import full_resolution_report, reduced_resolution_report
-from .pair import block_aligned_windows, check_pair
-from .placement import ms_to_pan_grid
-from .raster_io import RasterReader
-from .report import write_report
-from .sensors import Sensor, get_sensor
+from .. import __version__
+from ..errors import InputError
+from ..feedback import Feedback, NullFeedback
+from ..filters import decimate
+from ..fusion import fuse
+from ..io.grid import Alignment
+from . import full_resolution_report, reduced_resolution_report
+from ..io.pair import block_aligned_windows, check_pair
+from ..io.placement import ms_to_pan_grid
+from ..io.raster_io import RasterReader
+from ..io.report_files import write_report
+from ..sensors import Sensor, get_sensor
 
 #: Largest number of PAN pixels x (2 x bands + 1) evaluated in memory (float64): ~3 GiB.
 MAX_EVALUATION_VALUES = 400_000_000
@@ -65,7 +65,7 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
     left out of the indices, as are nodata GT pixels.  Returns ``scores`` (Q2N, SAM,
     ERGAS, SCC, Q_AVG, PSNR, SSIM, CC as floats), ``conventions`` and ``sizes``.
     """
-    from .wald import wald_pair
+    from ..wald import wald_pair
 
     pan_valid = np.ones(pan.shape, bool) if pan_valid is None else pan_valid
     ms_valid = np.ones(ms.shape[1:], bool) if ms_valid is None else ms_valid

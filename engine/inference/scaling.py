@@ -25,7 +25,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 Mode = Literal["percentile", "fixed", "none"]
 Kind = Literal["ms", "pan"]

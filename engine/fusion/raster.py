@@ -1,9 +1,9 @@
 """Classical pan-sharpening of raster files, streamed in strips (bounded memory).
 
-Reads the PAN and MS with :mod:`engine.raster_io`, places the MS on the PAN grid from
-the geotransforms (:mod:`engine.placement`), fuses strip by strip
+Reads the PAN and MS with :mod:`engine.io.raster_io`, places the MS on the PAN grid from
+the geotransforms (:mod:`engine.io.placement`), fuses strip by strip
 (:func:`engine.fusion.streaming.fuse_strips`: one statistics pass, one fusion pass) and
-writes the result on the PAN grid with :class:`engine.raster_io.RasterWriter` (the file
+writes the result on the PAN grid with :class:`engine.io.raster_io.RasterWriter` (the file
 appears only when everything succeeded).
 """
 
@@ -14,13 +14,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import __version__
-from .feedback import Feedback, NullFeedback
-from .fusion import get_method
-from .fusion.streaming import fuse_strips
-from .pair import check_pair, default_nodata, first_nodata
-from .raster_io import RasterReader, RasterWriter
-from .sensors import Sensor, get_sensor
+from .. import __version__
+from ..feedback import Feedback, NullFeedback
+from . import get_method
+from .streaming import fuse_strips
+from ..io.pair import check_pair, default_nodata, first_nodata
+from ..io.raster_io import RasterReader, RasterWriter
+from ..sensors import Sensor, get_sensor
 
 
 def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, method: str,
@@ -32,7 +32,7 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
 
     ``method``: an :data:`engine.fusion.METHODS` id; ``sensor``: sets the MTF gains;
     ``out_dtype``: output type name or numpy dtype (default: the MS type); ``nodata``:
-    output nodata (default: the MS nodata, else :func:`engine.pair.default_nodata`).
+    output nodata (default: the MS nodata, else :func:`engine.io.pair.default_nodata`).
     Returns ``{'OUTPUT': path, 'SECONDS': float, ...}``.
     """
     fb = feedback or NullFeedback()

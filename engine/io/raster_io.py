@@ -32,7 +32,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 from osgeo import gdal, osr
 
-from .errors import InputError, RasterIOError
+from ..errors import InputError, RasterIOError
 from .grid import GeoTransform, GridInfo
 
 __all__ = [
@@ -232,7 +232,7 @@ def open_raster(path: str | os.PathLike, name: str = "PAN") -> RasterInfo:
 
 
 def grid_info(info: RasterInfo) -> GridInfo:
-    """The :class:`engine.grid.GridInfo` (size + georeferencing) of a raster."""
+    """The :class:`engine.io.grid.GridInfo` (size + georeferencing) of a raster."""
     return GridInfo(info.width, info.height, info.geotransform, info.crs_wkt)
 
 

@@ -40,8 +40,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from . import __version__ as ENGINE_VERSION
-from .errors import CheckpointError, DependencyError
+from .. import __version__ as ENGINE_VERSION
+from ..errors import CheckpointError, DependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -403,8 +403,8 @@ def load_model(path: str | os.PathLike, device: Any = "cpu"):
     Returns ``(model, metadata)``.  Raises CheckpointError on any mismatch between the
     stored tensors and the architecture the metadata describes.
     """
-    from .errors import InputError
-    from .models import build_model
+    from ..errors import InputError
+    from ..models import build_model
 
     ckpt = load_checkpoint(path, map_location="cpu")
     meta = ckpt.metadata

@@ -20,6 +20,7 @@ from . import get_method
 from .streaming import fuse_strips
 from ..io.pair import check_pair, default_nodata, first_nodata
 from ..io.raster_io import RasterReader, RasterWriter
+from ..io.windows import rows_window
 from ..sensors import Sensor, get_sensor
 
 
@@ -68,8 +69,8 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
                           names, metadata, cog=cog) as writer:
             fuse_strips(
                 m.name,
-                read_pan=lambda a, b: pan_r.read(0, a, pan_i.width, b - a)[0],
-                read_ms=lambda a, b: ms_r.read(0, a, ms_i.width, b - a),
+                read_pan=lambda a, b: pan_r.read_window(rows_window(a, b, pan_i.width))[0],
+                read_ms=lambda a, b: ms_r.read_window(rows_window(a, b, ms_i.width)),
                 alignment=alignment, pan_shape=(pan_i.height, pan_i.width),
                 ms_shape=(ms_i.band_count, ms_i.height, ms_i.width),
                 write=lambda r0, block: writer.write(0, r0, block),

@@ -21,6 +21,7 @@ from ..errors import Canceled, InputError
 from ..filters import Convention
 from ..io.grid import Alignment
 from ..io.placement import PlacementPhase, lr_rows_for, place_rows
+from ..io.windows import row_strips, with_row_halo
 from . import get_method
 from .common import LOWPASS_HALO, FusionParams, combined_valid, make_config
 from .stats import FusionStatistics
@@ -28,10 +29,6 @@ from .stats import FusionStatistics
 
 class FusionCanceled(Canceled):
     """Raised by :func:`fuse_strips` when ``is_canceled()`` returned True between strips."""
-
-
-def _strips(height: int, strip_rows: int) -> list[tuple[int, int]]:
-    return [(r0, min(height, r0 + strip_rows)) for r0 in range(0, height, strip_rows)]
 
 
 def fuse_strips(method: str,
@@ -76,7 +73,7 @@ def fuse_strips(method: str,
     if strip_rows < 1:
         raise InputError(f"strip_rows must be positive, got {strip_rows}")
     cfg = make_config(alignment.ratio, ms_gnyq, pan_gnyq, C, convention, eps_rel, max_ratio)
-    strips = _strips(H, int(strip_rows))
+    strips = row_strips(H, int(strip_rows), W)
     total = 2 * len(strips)
     done = 0
 
@@ -113,21 +110,22 @@ def fuse_strips(method: str,
     # Pass 1: statistics.
     stats = FusionStatistics(C, cfg, need_lr=m.needs_lr)
     halo = LOWPASS_HALO if m.needs_lr else 0
-    for r0, r1 in strips:
+    for strip in strips:
         check_cancel()
-        a, b = max(0, r0 - halo), min(H, r1 + halo)
-        pan, ms_up, ok = load(a, b)
-        stats.add_tile(pan, ms_up, ok, row0=a, interior=(r0 - a, r1 - a))
+        ctx = with_row_halo(strip, halo, H)
+        pan, ms_up, ok = load(ctx.y0, ctx.y1)
+        stats.add_tile(pan, ms_up, ok, row0=ctx.y0,
+                       interior=(strip.y0 - ctx.y0, strip.y1 - ctx.y0))
         tick()
     params = FusionParams(m.name, cfg, m.estimate(stats, cfg))
 
     # Pass 2: fusion.
-    for r0, r1 in strips:
+    for strip in strips:
         check_cancel()
-        a, b = max(0, r0 - m.halo), min(H, r1 + m.halo)
-        pan, ms_up, ok = load(a, b)
+        ctx = with_row_halo(strip, m.halo, H)
+        pan, ms_up, ok = load(ctx.y0, ctx.y1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = m.apply(params.values, cfg, pan, ms_up, ok)
-        write(r0, out[:, r0 - a:r1 - a])
+        write(strip.y0, out[:, strip.y0 - ctx.y0:strip.y1 - ctx.y0])
         tick()
     return params

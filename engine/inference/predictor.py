@@ -41,9 +41,7 @@ to it.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -55,6 +53,7 @@ from ..errors import Canceled, EngineError, InputError
 from .tiling import (BLENDS, DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE, Span,
                      axis_weights, blend_radius, plan_axis)
 
+from ..io.windows import full_window, intersection, rows_window
 from ..devices import autocast  # raises DependencyError without torch
 
 import torch  # noqa: E402
@@ -285,13 +284,14 @@ class TiledPredictor:
         for k, sy in enumerate(spans_y):
             if is_canceled is not None and is_canceled():
                 raise Canceled("pan-sharpening canceled")
-            y1 = min(sy.start + th, height)
-            pan, bms, valid = read_rows(sy.start, y1)
+            strip = intersection(rows_window(sy.start, sy.start + th, width),
+                                 full_window(width, height))
+            pan, bms, valid = read_rows(strip.y0, strip.y1)
             pan, bms = self._check(pan, bms)
-            if pan.shape != (y1 - sy.start, width):
+            if pan.shape != strip.shape:
                 raise InputError(
-                    f"read_rows({sy.start}, {y1}) returned PAN {pan.shape}, "
-                    f"expected {(y1 - sy.start, width)}"
+                    f"read_rows({strip.y0}, {strip.y1}) returned PAN {pan.shape}, "
+                    f"expected {strip.shape}"
                 )
             if fill_ms_arr.size != bms.shape[0]:
                 raise InputError(

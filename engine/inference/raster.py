@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,11 +27,12 @@ from ..errors import Canceled, InputError
 from ..feedback import Feedback, NullFeedback
 from ..io.grid import Alignment
 from ..devices import select_device
-from .predictor import TiledPredictor
+from .predictor import ReadRows, TiledPredictor
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
 from ..io.pair import check_pair, default_nodata, first_nodata
-from ..io.raster_io import RasterReader, RasterWriter
+from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
+from ..io.windows import column_chunks, row_strips, rows_window
 from .scaling import DEFAULT_MAX_SAMPLES, Scaling
 
 #: MS placement used to build ``bms`` from a georeferenced MS (as the training data's
@@ -107,11 +109,10 @@ def _strided_sample(reader: RasterReader, bands: Sequence[int], max_samples: int
     step = _sample_step(len(bands) * info.height * info.width, max_samples)
     rows_per_read = step * max(1, _SAMPLE_STRIP_ROWS // step)
     parts = []
-    for r0 in range(0, info.height, rows_per_read):
+    for strip in row_strips(info.height, rows_per_read, info.width):
         if feedback.is_canceled():
             raise Canceled("pan-sharpening canceled")
-        n = min(rows_per_read, info.height - r0)
-        block = reader.read(0, r0, info.width, n, bands, np.float32)
+        block = reader.read_window(strip, bands, np.float32)
         parts.append(block[:, ::step, ::step].copy())  # a view would keep the block alive
         _release_cache(reader)
     return np.concatenate(parts, axis=1)
@@ -131,8 +132,8 @@ def _column_chunks(alignment: Alignment, pan_width: int, ms_width: int,
     chunk = PLACEMENT_CHUNK if chunk is None else int(chunk)
     transposed = Alignment(alignment.ratio, alignment.offset_x, alignment.offset_x)
     out = []
-    for x0 in range(0, pan_width, chunk):
-        x1 = min(pan_width, x0 + chunk)
+    for cols in column_chunks(pan_width, chunk):
+        x0, x1 = cols.x0, cols.x1
         m0, m1 = lr_rows_for(x0, x1, transposed, ms_width, BMS_PHASE)
         if m1 <= m0:
             continue  # outside the MS footprint: stays NaN
@@ -192,8 +193,9 @@ class _BlockAlignedWriter:
         data = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts, axis=1)
         # column chunks bound the writer's conversion temporaries (float64 copies)
         step = max(1, WRITE_CHUNK // max(1, self.block_cols)) * self.block_cols
-        for x0 in range(0, data.shape[2], step):
-            self.writer.write(x0, self.next_row, data[:, :n, x0:x0 + step])
+        for cols in column_chunks(data.shape[2], step, n):
+            rows, xs = cols.slices()
+            self.writer.write(cols.x0, self.next_row, data[:, rows, xs])
         rest = data[:, n:]
         self.parts = [rest] if rest.shape[1] else []
         self.buffered -= n
@@ -253,143 +255,37 @@ def pansharpen_raster(
     """
     fb: Feedback = feedback if feedback is not None else NullFeedback()
     t_start = time.perf_counter()
-
-    # ---- inputs, grids, model: everything that can fail before a file is created
-    meta, sha256 = read_metadata(checkpoint_path)
-    dev, dev_msg = select_device(device)
-    (fb.warning if dev_msg.startswith("WARNING") else fb.info)(dev_msg)
-    model, meta = load_model(checkpoint_path, dev)
-    model_bands = int(meta["bands"]["count"])
-    band_names = list(meta["bands"].get("names") or [f"band {i + 1}" for i in range(model_bands)])
-
+    # everything that can fail runs before the output file is created
+    model, meta, sha256, dev = _load_model(checkpoint_path, device, fb)
     with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
-        pan_info, ms_info = pan_r.info, ms_r.info
-        alignment: Alignment = check_pair(pan_info, ms_info)
-        ms_bands = (
-            default_bands(ms_info.band_count, model_bands, meta["bands"].get("names"))
-            if bands is None or len(bands) == 0
-            else _check_bands(bands, ms_info.band_count, model_bands)
-        )
-        ckpt_ratios = meta.get("ratio")
-        ckpt_ratios = ckpt_ratios if isinstance(ckpt_ratios, list) else [ckpt_ratios]
-        if ckpt_ratios and alignment.ratio not in ckpt_ratios:
-            fb.warning(
-                f"the MS/PAN resolution ratio is {alignment.ratio} but the model was trained "
-                f"at ratio {', '.join(map(str, ckpt_ratios))}; results may be poor"
-            )
-        mapping = ", ".join(f"MS band {b} -> {n}" for b, n in zip(ms_bands, band_names))
-        fb.info(f"band mapping: {mapping}")
-        fb.info(
-            f"PAN {pan_info.width}x{pan_info.height}, MS {ms_info.width}x{ms_info.height}x"
-            f"{ms_info.band_count}, ratio {alignment.ratio}, MS offset "
-            f"({alignment.offset_x:g}, {alignment.offset_y:g}) PAN px"
-        )
-        out_t = np.dtype(ms_info.dtype if out_dtype is None else out_dtype)
-        if nodata is None:
-            nodata = first_nodata(ms_info.nodata, ms_bands)
-            if nodata is None:
-                nodata = default_nodata(out_t)
+        inputs = _check_inputs(pan_r.info, ms_r.info, meta, bands, out_dtype, nodata, fb)
         predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
                                    batch_size=batch_size, dtype=precision,
-                                   ratio=alignment.ratio, blend=blend)
+                                   ratio=inputs.alignment.ratio, blend=blend)
         for msg in predictor.messages:
             fb.warning(msg)
-
-        # ---- input scaling, once over the whole images (strided sample, valid pixels)
-        fb.info("computing the input scaling over the whole images")
-        pan_sample = _strided_sample(pan_r, [1], max_samples, fb)[0]
-        fb.set_progress(3.0)
-        ms_sample = _strided_sample(ms_r, ms_bands, max_samples, fb)
-        fb.set_progress(5.0)
-        scaling = Scaling.from_dict(meta.get("input_scaling"))
-        try:
-            # the samples already are compute_scale's regular grid: no second subsampling
-            scaling = scaling.fit(ms=ms_sample, pan=pan_sample,
-                                  max_samples=max(ms_sample.size, pan_sample.size) + 1)
-        except InputError as exc:
-            raise InputError(f"cannot scale the inputs: {exc}") from exc
-        pan_div = float(scaling.divisor("pan"))
-        ms_div = np.asarray(scaling.divisor("ms"), dtype=np.float64).reshape(-1)
-        if ms_div.size == 1:
-            ms_div = np.repeat(ms_div, len(ms_bands))
-        fill_pan = float(np.nanmean(pan_sample) / pan_div) if np.isfinite(pan_sample).any() else 0.0
-        fill_ms = [
-            float(np.nanmean(b) / d) if np.isfinite(b).any() else 0.0
-            for b, d in zip(ms_sample, ms_div)
-        ]
-        del pan_sample, ms_sample
-        fb.info(f"input scaling: {json.dumps(scaling.to_dict())}")
-
-        # ---- streaming
-        H, W = pan_info.height, pan_info.width
-        ms_h, ms_w = ms_info.height, ms_info.width
-        method = effective_method(BMS_METHOD, alignment.ratio)
-        ms_div_b = ms_div[:, None, None]
-
-        def read_rows(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray, None]:
-            pan = pan_r.read(0, y0, W, y1 - y0, [1], np.float32)[0] / np.float32(pan_div)
-            bms = np.full((len(ms_bands), y1 - y0, W), np.nan, dtype=np.float32)
-            l0, l1 = lr_rows_for(y0, y1, alignment, ms_h, BMS_PHASE)
-            if l1 <= l0:  # rows entirely outside the MS footprint
-                return pan, bms, None
-            ms = ms_r.read(0, l0, ms_w, l1 - l0, ms_bands, np.float64) / ms_div_b
-            for x0, x1, m0, m1, chunk_al in _column_chunks(alignment, W, ms_w):
-                bms[:, :, x0:x1] = place_rows(ms[:, :, m0:m1], l0, ms_h, chunk_al, y0, y1 - y0,
-                                              x1 - x0, method, BMS_PHASE)
-            return pan, bms, None
-
-        provenance = {
-            "PANTINY_ENGINE_VERSION": ENGINE_VERSION,
-            "PANTINY_MODEL": str(meta.get("model")),
-            "PANTINY_CHECKPOINT": os.path.basename(os.fspath(checkpoint_path)),
-            "PANTINY_CHECKPOINT_SHA256": sha256,
-            "PANTINY_INPUT_SCALING": json.dumps(scaling.to_dict()),
-            "PANTINY_BAND_MAPPING": mapping,
-            "PANTINY_MS_BANDS": ",".join(map(str, ms_bands)),
-            "PANTINY_BMS": f"{method}, phase {BMS_PHASE}",
-            "PANTINY_TILE_SIZE": str(tile_size),
-            "PANTINY_OVERLAP": str(overlap),
-            "PANTINY_BATCH_SIZE": str(predictor.batch_size),
-            "PANTINY_BLEND": predictor.blend,
-            "PANTINY_PRECISION": predictor.dtype,
-            "PANTINY_DEVICE": str(dev),
-            "PANTINY_OUTPUT": "model output (scaled units) clipped at 0, times the MS divisor",
-            "PANTINY_CREATED": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
+        scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
+        provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, predictor,
+                                 tile_size, overlap, dev)
+        pan_info = pan_r.info
         writer = RasterWriter(
-            output_path, W, H, model_bands, dtype=out_t,
-            geotransform=pan_info.geotransform, crs_wkt=pan_info.crs_wkt, nodata=nodata,
-            creation_options=creation_options, band_descriptions=band_names,
+            output_path, pan_info.width, pan_info.height, len(inputs.band_names),
+            dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
+            crs_wkt=pan_info.crs_wkt, nodata=inputs.nodata,
+            creation_options=creation_options, band_descriptions=inputs.band_names,
             metadata=provenance, cog=cog,
         )
-        try:
-            def progress(fraction: float) -> None:
-                fb.set_progress(5.0 + 95.0 * fraction)
+        out_path = _stream(predictor, pan_r, ms_r, inputs, scale, writer, fb)
 
-            sink = _BlockAlignedWriter(writer)
-            for y0, block in predictor.predict_rows(
-                read_rows, H, W, fill_pan=fill_pan, fill_ms=fill_ms,
-                progress=progress, is_canceled=fb.is_canceled,
-            ):
-                sink.add(y0, block * ms_div_b.astype(np.float32))
-                _release_cache(pan_r)
-                _release_cache(ms_r)
-            sink.finish()
-            if fb.is_canceled():
-                raise Canceled("pan-sharpening canceled")
-            out_path = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-
+    height, width = pan_info.height, pan_info.width
     seconds = time.perf_counter() - t_start
-    mpix = H * W / 1e6 / seconds if seconds > 0 else float("inf")
+    mpix = height * width / 1e6 / seconds if seconds > 0 else float("inf")
     fb.info(f"done in {seconds:.1f} s ({mpix:.3f} MPix/s on {dev})")
     return {
         "OUTPUT": out_path,
         "DEVICE_USED": str(dev),
-        "BANDS": ms_bands,
-        "SCALING": scaling.to_dict(),
+        "BANDS": inputs.ms_bands,
+        "SCALING": scale.scaling.to_dict(),
         "TILE_SIZE": tile_size,
         "OVERLAP": overlap,
         "BATCH_SIZE": predictor.batch_size,
@@ -397,3 +293,183 @@ def pansharpen_raster(
         "SECONDS": seconds,
         "MPIX_PER_S": mpix,
     }
+
+
+# --------------------------------------------------------------------------- pipeline steps
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """A checked PAN/MS pair and what the output will be."""
+
+    alignment: Alignment
+    ms_bands: list[int]        # 1-based MS bands, in the model's band order
+    band_names: list[str]      # output band descriptions (the model's band names)
+    mapping: str               # "MS band 2 -> Blue, ..." (logged and stored)
+    out_dtype: np.dtype
+    nodata: float
+
+
+@dataclass(frozen=True)
+class _InputScale:
+    """The whole-image input scaling and the fill values of invalid pixels (scaled)."""
+
+    scaling: Scaling
+    pan_div: float
+    ms_div: np.ndarray         # (C,) float64
+    fill_pan: float
+    fill_ms: list[float]
+
+
+def _load_model(checkpoint_path: str, device: str, fb: Feedback
+                ) -> tuple[Any, dict[str, Any], str, Any]:
+    """``(model, metadata, checkpoint SHA-256, device)``; logs the device choice."""
+    _, sha256 = read_metadata(checkpoint_path)
+    dev, dev_msg = select_device(device)
+    (fb.warning if dev_msg.startswith("WARNING") else fb.info)(dev_msg)
+    model, meta = load_model(checkpoint_path, dev)
+    return model, meta, sha256, dev
+
+
+def _check_inputs(pan_info: RasterInfo, ms_info: RasterInfo, meta: dict[str, Any],
+                  bands: Sequence[int] | None, out_dtype: Any, nodata: float | None,
+                  fb: Feedback) -> _Inputs:
+    """Check the pair against the model; choose the MS bands, output type and nodata."""
+    model_bands = int(meta["bands"]["count"])
+    band_names = list(meta["bands"].get("names") or [f"band {i + 1}" for i in range(model_bands)])
+    alignment: Alignment = check_pair(pan_info, ms_info)
+    ms_bands = (
+        default_bands(ms_info.band_count, model_bands, meta["bands"].get("names"))
+        if bands is None or len(bands) == 0
+        else _check_bands(bands, ms_info.band_count, model_bands)
+    )
+    ckpt_ratios = meta.get("ratio")
+    ckpt_ratios = ckpt_ratios if isinstance(ckpt_ratios, list) else [ckpt_ratios]
+    if ckpt_ratios and alignment.ratio not in ckpt_ratios:
+        fb.warning(
+            f"the MS/PAN resolution ratio is {alignment.ratio} but the model was trained "
+            f"at ratio {', '.join(map(str, ckpt_ratios))}; results may be poor"
+        )
+    mapping = ", ".join(f"MS band {b} -> {n}" for b, n in zip(ms_bands, band_names))
+    fb.info(f"band mapping: {mapping}")
+    fb.info(
+        f"PAN {pan_info.width}x{pan_info.height}, MS {ms_info.width}x{ms_info.height}x"
+        f"{ms_info.band_count}, ratio {alignment.ratio}, MS offset "
+        f"({alignment.offset_x:g}, {alignment.offset_y:g}) PAN px"
+    )
+    out_t = np.dtype(ms_info.dtype if out_dtype is None else out_dtype)
+    if nodata is None:
+        nodata = first_nodata(ms_info.nodata, ms_bands)
+        if nodata is None:
+            nodata = default_nodata(out_t)
+    return _Inputs(alignment, ms_bands, band_names, mapping, out_t, nodata)
+
+
+def _fit_scaling(pan_r: RasterReader, ms_r: RasterReader, ms_bands: list[int],
+                 meta: dict[str, Any], max_samples: int, fb: Feedback) -> _InputScale:
+    """Fit the checkpoint's input scaling once over the whole images (strided sample of
+    the valid pixels, equal to the whole-image fit) and the scaled fill values."""
+    fb.info("computing the input scaling over the whole images")
+    pan_sample = _strided_sample(pan_r, [1], max_samples, fb)[0]
+    fb.set_progress(3.0)
+    ms_sample = _strided_sample(ms_r, ms_bands, max_samples, fb)
+    fb.set_progress(5.0)
+    scaling = Scaling.from_dict(meta.get("input_scaling"))
+    try:
+        # the samples already are compute_scale's regular grid: no second subsampling
+        scaling = scaling.fit(ms=ms_sample, pan=pan_sample,
+                              max_samples=max(ms_sample.size, pan_sample.size) + 1)
+    except InputError as exc:
+        raise InputError(f"cannot scale the inputs: {exc}") from exc
+    pan_div = float(scaling.divisor("pan"))
+    ms_div = np.asarray(scaling.divisor("ms"), dtype=np.float64).reshape(-1)
+    if ms_div.size == 1:
+        ms_div = np.repeat(ms_div, len(ms_bands))
+    fill_pan = float(np.nanmean(pan_sample) / pan_div) if np.isfinite(pan_sample).any() else 0.0
+    fill_ms = [
+        float(np.nanmean(b) / d) if np.isfinite(b).any() else 0.0
+        for b, d in zip(ms_sample, ms_div)
+    ]
+    fb.info(f"input scaling: {json.dumps(scaling.to_dict())}")
+    return _InputScale(scaling, pan_div, ms_div, fill_pan, fill_ms)
+
+
+def _row_reader(pan_r: RasterReader, ms_r: RasterReader, inputs: _Inputs,
+                scale: _InputScale) -> ReadRows:
+    """``read_rows(y0, y1)`` for :meth:`TiledPredictor.predict_rows`: scaled PAN rows and
+    the scaled MS placed on them, column chunk by column chunk (NaN outside the MS)."""
+    pan_info, ms_info = pan_r.info, ms_r.info
+    width, ms_h, ms_w = pan_info.width, ms_info.height, ms_info.width
+    alignment, ms_bands = inputs.alignment, inputs.ms_bands
+    method = effective_method(BMS_METHOD, alignment.ratio)
+    ms_div_b = scale.ms_div[:, None, None]
+    chunks = _column_chunks(alignment, width, ms_w)
+
+    def read_rows(y0: int, y1: int) -> tuple[np.ndarray, np.ndarray, None]:
+        rows = rows_window(y0, y1, width)
+        pan = pan_r.read_window(rows, [1], np.float32)[0]
+        pan = pan / np.float32(scale.pan_div)
+        bms = np.full((len(ms_bands), *rows.shape), np.nan, dtype=np.float32)
+        l0, l1 = lr_rows_for(y0, y1, alignment, ms_h, BMS_PHASE)
+        if l1 <= l0:  # rows entirely outside the MS footprint
+            return pan, bms, None
+        ms = ms_r.read(0, l0, ms_w, l1 - l0, ms_bands, np.float64) / ms_div_b
+        for x0, x1, m0, m1, chunk_al in chunks:
+            bms[:, :, x0:x1] = place_rows(ms[:, :, m0:m1], l0, ms_h, chunk_al, y0, rows.height,
+                                          x1 - x0, method, BMS_PHASE)
+        return pan, bms, None
+
+    return read_rows
+
+
+def _provenance(meta: dict[str, Any], checkpoint_path: str, sha256: str, inputs: _Inputs,
+                scale: _InputScale, predictor: TiledPredictor, tile_size: int, overlap: int,
+                dev: Any) -> dict[str, str]:
+    """Dataset metadata recording how the output was made."""
+    method = effective_method(BMS_METHOD, inputs.alignment.ratio)
+    return {
+        "PANTINY_ENGINE_VERSION": ENGINE_VERSION,
+        "PANTINY_MODEL": str(meta.get("model")),
+        "PANTINY_CHECKPOINT": os.path.basename(os.fspath(checkpoint_path)),
+        "PANTINY_CHECKPOINT_SHA256": sha256,
+        "PANTINY_INPUT_SCALING": json.dumps(scale.scaling.to_dict()),
+        "PANTINY_BAND_MAPPING": inputs.mapping,
+        "PANTINY_MS_BANDS": ",".join(map(str, inputs.ms_bands)),
+        "PANTINY_BMS": f"{method}, phase {BMS_PHASE}",
+        "PANTINY_TILE_SIZE": str(tile_size),
+        "PANTINY_OVERLAP": str(overlap),
+        "PANTINY_BATCH_SIZE": str(predictor.batch_size),
+        "PANTINY_BLEND": predictor.blend,
+        "PANTINY_PRECISION": predictor.dtype,
+        "PANTINY_DEVICE": str(dev),
+        "PANTINY_OUTPUT": "model output (scaled units) clipped at 0, times the MS divisor",
+        "PANTINY_CREATED": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _stream(predictor: TiledPredictor, pan_r: RasterReader, ms_r: RasterReader,
+            inputs: _Inputs, scale: _InputScale, writer: RasterWriter, fb: Feedback) -> str:
+    """Predict row block by row block into ``writer``; close it (the file appears) or
+    abort it (nothing is left) on any error or cancellation.  Returns the output path."""
+    height, width = pan_r.info.height, pan_r.info.width
+    ms_div = scale.ms_div[:, None, None].astype(np.float32)
+    try:
+        def progress(fraction: float) -> None:
+            fb.set_progress(5.0 + 95.0 * fraction)
+
+        sink = _BlockAlignedWriter(writer)
+        for y0, block in predictor.predict_rows(
+            _row_reader(pan_r, ms_r, inputs, scale), height, width,
+            fill_pan=scale.fill_pan, fill_ms=scale.fill_ms,
+            progress=progress, is_canceled=fb.is_canceled,
+        ):
+            sink.add(y0, block * ms_div)
+            _release_cache(pan_r)
+            _release_cache(ms_r)
+        sink.finish()
+        if fb.is_canceled():
+            raise Canceled("pan-sharpening canceled")
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise

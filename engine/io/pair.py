@@ -6,7 +6,6 @@ Uses :mod:`engine.io.raster_io` (GDAL).  Everything here fails before any output
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from ..errors import AlignmentError, InputError
 from .grid import Alignment, align_grids
 from .raster_io import RasterInfo, grid_info, same_crs
+from .windows import Window
 
 
 def check_pair(pan: RasterInfo, ms: RasterInfo, pan_name: str = "PAN") -> Alignment:
@@ -54,16 +54,6 @@ def default_nodata(dtype: np.dtype) -> float:
     if dtype.kind == "i":
         return float(np.iinfo(dtype).min)
     return float("nan")
-
-
-@dataclass(frozen=True)
-class Window:
-    """A pixel window ``x0, y0, width, height`` (0-based, top-left origin)."""
-
-    x0: int
-    y0: int
-    width: int
-    height: int
 
 
 def block_aligned_windows(alignment: Alignment, pan_size: tuple[int, int],

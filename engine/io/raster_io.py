@@ -34,6 +34,7 @@ from osgeo import gdal, osr
 
 from ..errors import InputError, RasterIOError
 from .grid import GeoTransform, GridInfo
+from .windows import Window, contains, full_window, intersection, relative_to
 
 __all__ = [
     "RasterInfo",
@@ -379,25 +380,24 @@ class RasterReader:
         band_list = self._bands(bands)
         native = np.result_type(*(self.info.band_dtypes[b - 1] for b in band_list))
         dtype = np.dtype(native if out_dtype is None else out_dtype)
+        win = Window(x0, y0, w, h)
         data = np.full((len(band_list), h, w), fill, dtype=dtype)
         valid = np.zeros((len(band_list), h, w), dtype=bool)
-        ix0, iy0 = max(x0, 0), max(y0, 0)
-        ix1, iy1 = min(x0 + w, self.info.width), min(y0 + h, self.info.height)
-        if ix1 <= ix0 or iy1 <= iy0:
+        inside = intersection(win, full_window(self.info.width, self.info.height))
+        if inside is None:
             return data, valid  # entirely outside
-        iw, ih = ix1 - ix0, iy1 - iy0
         with _gdal_call():
-            buf = self._ds.ReadRaster(ix0, iy0, iw, ih, buf_type=_gdal_type(native),
-                                      band_list=band_list)
+            buf = self._ds.ReadRaster(inside.x0, inside.y0, inside.width, inside.height,
+                                      buf_type=_gdal_type(native), band_list=band_list)
             failed = buf is None or _failed()
         if failed:
             raise RasterIOError(
-                f"cannot read window x={ix0} y={iy0} {iw}x{ih} of the {self.name} raster "
-                f"{self.path}: {_last_error('read failed')}")
-        raw = np.frombuffer(buf, dtype=native).reshape(len(band_list), ih, iw)
-        sy, sx = slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0)
+                f"cannot read window x={inside.x0} y={inside.y0} {inside.width}x{inside.height} "
+                f"of the {self.name} raster {self.path}: {_last_error('read failed')}")
+        raw = np.frombuffer(buf, dtype=native).reshape(len(band_list), *inside.shape)
+        sy, sx = relative_to(inside, win).slices()
         data[:, sy, sx] = raw
-        valid[:, sy, sx] = self._valid_mask(raw, band_list, ix0, iy0)
+        valid[:, sy, sx] = self._valid_mask(raw, band_list, inside.x0, inside.y0)
         return data, valid
 
     def read(
@@ -417,6 +417,11 @@ class RasterReader:
         data, valid = self.read_with_mask(x0, y0, w, h, bands, dtype, fill=np.nan)
         data[~valid] = np.nan
         return data
+
+    def read_window(self, win: Window, bands: Sequence[int] | None = None,
+                    out_dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """:meth:`read` of a :class:`~engine.io.windows.Window` ``(C, height, width)``."""
+        return self.read(win.x0, win.y0, win.width, win.height, bands, out_dtype)
 
     def read_all(self, bands: Sequence[int] | None = None,
                  out_dtype: np.dtype | type = np.float64) -> np.ndarray:
@@ -801,7 +806,7 @@ class RasterWriter:
             raise InputError(f"cannot write {block.dtype} data")
         _, h, w = block.shape
         x0, y0 = _as_int(x0, "x0"), _as_int(y0, "y0")
-        if x0 < 0 or y0 < 0 or x0 + w > self.width or y0 + h > self.height or h == 0 or w == 0:
+        if not contains(full_window(self.width, self.height), Window(x0, y0, w, h)):
             raise InputError(f"block {w}x{h} at x={x0} y={y0} does not fit inside the "
                              f"{self.width}x{self.height} output")
         if nodata_mask is not None:

@@ -16,7 +16,7 @@ from .errors import InputError
 WV_BANDS = ("Coastal", "Blue", "Green", "Yellow", "Red", "RedEdge", "NIR1", "NIR2")
 BGRN = ("Blue", "Green", "Red", "NIR")
 #: 0-based indices of B, G, R, NIR1 inside an 8-band WorldView MS (bands 2, 3, 5, 7).
-WV_BGRN_INDICES = (1, 2, 4, 6)
+WV_BGRN_INDICES = tuple(WV_BANDS.index(b) for b in ("Blue", "Green", "Red", "NIR1"))
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ class Sensor:
     bits: int | None
     note: str = ""
     aliases: tuple[str, ...] = field(default=())
+    #: Short name in option lists (the Processing SENSOR options); default :attr:`name`.
+    label: str = ""
+
+    @property
+    def option(self) -> str:
+        """The sensor's option string in the Processing algorithms."""
+        return self.label or self.name
 
     def gnyq(self, band_count: int, band_indices: Sequence[int] | None = None) -> tuple[float, ...]:
         """Per-band MS GNyq for an image with ``band_count`` bands.
@@ -79,9 +86,22 @@ SENSORS: dict[str, Sensor] = {
         Sensor("landsat8", "Landsat 8", ("Coastal", "Blue", "Green", "Red", "NIR"),
                (0.30,) * 5, 0.15, 2, 12, note=_UNKNOWN_NOTE, aliases=("l8", "oli")),
         Sensor("generic", "Generic (unknown sensor)", BGRN, (0.30,) * 4, 0.15, 4, None,
-               note=_UNKNOWN_NOTE, aliases=("none", "other", "unknown")),
+               note=_UNKNOWN_NOTE, aliases=("none", "other", "unknown"), label="Generic"),
     )
 }
+
+
+#: Sensors offered by the Processing algorithms (SENSOR parameter), in option order.  The
+#: options are static strings stored in batch files and models: never reorder or rename,
+#: only append.
+PROCESSING_SENSORS = ("wv3", "wv2", "qb", "ikonos", "geoeye1", "pleiades", "gf2", "landsat8",
+                      "generic")
+
+
+def sensor_options() -> list[str]:
+    """The SENSOR option strings of the Processing algorithms (each resolves through
+    :func:`get_sensor`)."""
+    return [SENSORS[key].option for key in PROCESSING_SENSORS]
 
 
 def get_sensor(name: str) -> Sensor:

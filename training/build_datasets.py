@@ -94,7 +94,8 @@ from engine.filters import cubic_shift, decimate, mtf_filter
 from engine.io.grid import Alignment, GridInfo, align_grids
 from engine.io.placement import ms_to_pan_grid
 from engine.inference.scaling import Scaling
-from engine.sensors import BGRN, Sensor, get_sensor
+from engine.nodata import fill_with_band_means
+from engine.sensors import BGRN, WV_BGRN_INDICES, Sensor, get_sensor
 from engine.wald import degrade
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -113,17 +114,17 @@ SCENES: dict[str, dict[str, Any]] = {
     "wv3-shanghai": {
         "group": "wv3", "sensor": "wv3", "bit_depth": "11",
         "pan": "wv3-shanghai/PAN_AOI_4_Shanghai_img1920.tif",
-        "ms": "wv3-shanghai/MUL_AOI_4_Shanghai_img1920.tif", "ms_bands": [1, 2, 4, 6],
+        "ms": "wv3-shanghai/MUL_AOI_4_Shanghai_img1920.tif", "ms_bands": list(WV_BGRN_INDICES),
     },
     "wv3-dos-float": {
         "group": "wv3", "sensor": "wv3", "bit_depth": "float32", "nodata": 0.0,
         "pan": "wv3-dos-float/pan.tif", "ms": "wv3-dos-float/mul.tif",
-        "ms_bands": [1, 2, 4, 6],
+        "ms_bands": list(WV_BGRN_INDICES),
     },
     "wv3-small": {
         "group": "wv3", "sensor": "wv3", "bit_depth": "11", "format": "mat",
         "path": "wv3-small/WV3_example.mat", "pan_key": "I_PAN", "ms_key": "I_MS_LR",
-        "ms_bands": [1, 2, 4, 6],
+        "ms_bands": list(WV_BGRN_INDICES),
     },
     "wv2-sydney": {
         "group": "wv2", "sensor": "wv2", "bit_depth": "8",
@@ -326,7 +327,7 @@ def synthesize_native_ms(ms_on_pan: np.ndarray, gnyq: Sequence[float], ratio: in
     nearest decimation at the toolbox phase (which keeps ``R*k + R//2``).
     """
     valid = np.all(np.isfinite(ms_on_pan), axis=0)
-    filled = _fill_nan(ms_on_pan, valid)
+    filled = fill_with_band_means(ms_on_pan, valid)
     low = mtf_filter(filled, gnyq, ratio, KERNEL_CONVENTION)
     shift = (ratio - 1) / 2.0 - ratio // 2          # -0.5 for every even ratio
     if shift:
@@ -336,18 +337,6 @@ def synthesize_native_ms(ms_on_pan: np.ndarray, gnyq: Sequence[float], ratio: in
         h, w = out.shape[-2:]
         bad = ~valid[: h * ratio, : w * ratio].reshape(h, ratio, w, ratio).all(axis=(1, 3))
         out[:, bad] = np.nan
-    return out
-
-
-def _fill_nan(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Replace invalid pixels by the band's mean over the valid ones."""
-    out = np.array(img, dtype=np.float64, copy=True)
-    if valid.all():
-        return out
-    for b in range(out.shape[0]):
-        band = out[b]
-        mean = float(band[valid].mean()) if valid.any() else 0.0
-        band[~valid] = mean
     return out
 
 
@@ -546,7 +535,8 @@ def region_patches(pan: np.ndarray, ms: np.ndarray, sensor: Sensor, patch: int,
     ms_valid = np.all(np.isfinite(ms), axis=0)
     pan_valid = np.isfinite(pan)
     gains = sensor.gnyq(c)
-    pan_lr, ms_lr = degrade(_fill_nan(pan[None], pan_valid)[0], _fill_nan(ms, ms_valid), r,
+    pan_lr, ms_lr = degrade(fill_with_band_means(pan[None], pan_valid)[0],
+                            fill_with_band_means(ms, ms_valid), r,
                             gains, sensor.pan_gnyq, convention=KERNEL_CONVENTION)
     n, m = pan_lr.shape
     gt = ms[:, :n, :m]
@@ -605,7 +595,7 @@ def fr_scene_arrays(pan: np.ndarray, ms: np.ndarray, ratio: int) -> dict[str, np
         return {}
     ms_valid = np.all(np.isfinite(ms), axis=0)
     pan_valid = np.isfinite(pan)
-    lms = ms_to_pan_grid(_fill_nan(ms, ms_valid), Alignment(ratio), pan.shape,
+    lms = ms_to_pan_grid(fill_with_band_means(ms, ms_valid), Alignment(ratio), pan.shape,
                          method="interp23tap", phase="area", border="symmetric",
                          ms_valid=ms_valid)
     valid = pan_valid & np.all(np.isfinite(lms), axis=0)

@@ -32,6 +32,7 @@ from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
 from ..io.pair import check_pair, default_nodata, first_nodata
 from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
+from ..sensors import WV_BGRN_INDICES
 from ..io.windows import column_chunks, row_strips, rows_window
 from .scaling import DEFAULT_MAX_SAMPLES, Scaling
 
@@ -39,8 +40,6 @@ from .scaling import DEFAULT_MAX_SAMPLES, Scaling
 #: full-resolution scenes: interp23tap at pixel-is-area placement, symmetric borders).
 BMS_METHOD = "interp23tap"
 BMS_PHASE = "area"
-#: 1-based B, G, R, NIR1 bands of an 8-band WorldView MS (spec §2.2).
-WV8_BGRN = (2, 3, 5, 7)
 #: PAN columns placed at once (bounds the memory of the MS placement of one strip).
 PLACEMENT_CHUNK = 2048
 #: Output columns handed to the writer at once (rounded to whole file blocks).
@@ -63,7 +62,7 @@ def default_bands(ms_band_count: int, model_band_count: int,
     names = [n.lower() for n in (model_band_names or [])]
     bgrn = not names or names == ["blue", "green", "red", "nir"]
     if model_band_count == 4 and ms_band_count == 8 and bgrn:
-        return list(WV8_BGRN)
+        return [i + 1 for i in WV_BGRN_INDICES]  # 1-based B, G, R, NIR1
     if ms_band_count == model_band_count:
         return list(range(1, ms_band_count + 1))
     label = ", ".join(model_band_names) if model_band_names else f"{model_band_count} bands"

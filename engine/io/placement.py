@@ -73,7 +73,7 @@ def _phase_offset(phase: str, ratio: int) -> float:
     raise InputError(f"unknown placement phase {phase!r}; use 'area' or 'toolbox'")
 
 
-def _fill_invalid(ms: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def _fill_from_neighbours(ms: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Fill invalid pixels by repeated 3x3 averaging of valid neighbours; rest -> 0."""
     out = np.where(valid[None], ms, 0.0)
     have = valid.astype(np.float64)
@@ -184,7 +184,7 @@ def place_rows(ms_block: np.ndarray, lr_row0: int, ms_height: int, alignment: Al
     if ms_valid is not None:
         valid &= np.asarray(ms_valid, dtype=bool)
     if not valid.all():
-        block = _fill_invalid(block, valid)
+        block = _fill_from_neighbours(block, valid)
     if meth == "interp23tap":
         out = _interp23_place(block, lr_row0, ms_height, off_y, off_x, ratio, pan_row0,
                               pan_rows, pan_width)
@@ -254,7 +254,7 @@ def ms_to_pan_grid(ms: np.ndarray, alignment: Alignment, pan_shape: tuple[int, i
         valid = np.all(np.isfinite(arr), axis=0)
         if ms_valid is not None:
             valid &= np.asarray(ms_valid, dtype=bool)
-        filled = arr if valid.all() else _fill_invalid(arr, valid)
+        filled = arr if valid.all() else _fill_from_neighbours(arr, valid)
         out = interp23tap(filled, ratio)
         if not valid.all():
             bad = ~np.repeat(np.repeat(valid, ratio, 0), ratio, 1)

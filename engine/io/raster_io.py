@@ -237,6 +237,20 @@ def grid_info(info: RasterInfo) -> GridInfo:
     return GridInfo(info.width, info.height, info.geotransform, info.crs_wkt)
 
 
+def parse_crs(text: str) -> osr.SpatialReference:
+    """A CRS definition (WKT, PROJ string or ``EPSG:n``) as an OSR spatial reference;
+    :class:`~engine.errors.InputError` when GDAL cannot read it."""
+    srs = osr.SpatialReference()
+    try:
+        with _gdal_call():
+            err = srs.SetFromUserInput(text)
+    except RasterIOError:
+        err = 1
+    if err != 0:
+        raise InputError(f"cannot interpret the CRS definition {text[:80]!r}")
+    return srs
+
+
 def same_crs(wkt_a: str | None, wkt_b: str | None) -> bool:
     """True when two CRS definitions (WKT, PROJ string or ``EPSG:n``) are the same CRS.
 
@@ -247,18 +261,9 @@ def same_crs(wkt_a: str | None, wkt_b: str | None) -> bool:
         return True
     if not wkt_a or not wkt_b:
         return False
-    refs = []
-    for text in (wkt_a, wkt_b):
-        srs = osr.SpatialReference()
-        try:
-            with _gdal_call():
-                err = srs.SetFromUserInput(text)
-        except RasterIOError:
-            err = 1
-        if err != 0:
-            raise InputError(f"cannot interpret the CRS definition {text[:80]!r}")
+    refs = [parse_crs(text) for text in (wkt_a, wkt_b)]
+    for srs in refs:
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        refs.append(srs)
     return bool(refs[0].IsSame(refs[1], ["IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES"]))
 
 
@@ -696,14 +701,7 @@ class RasterWriter:
                     raise RasterIOError(f"cannot set the geotransform of {self.path}: "
                                         f"{_last_error('refused')}")
         if crs_wkt:
-            srs = osr.SpatialReference()
-            try:
-                with _gdal_call():
-                    err = srs.SetFromUserInput(crs_wkt)
-            except RasterIOError:
-                err = 1
-            if err != 0:
-                raise InputError(f"cannot interpret the CRS {crs_wkt[:80]!r}")
+            srs = parse_crs(crs_wkt)
             with _gdal_call():
                 if ds.SetSpatialRef(srs) != 0:
                     raise RasterIOError(f"cannot set the CRS of {self.path}: "

@@ -34,22 +34,15 @@ from ..io.pair import block_aligned_windows, check_pair
 from ..io.placement import ms_to_pan_grid
 from ..io.raster_io import RasterReader
 from ..io.report_files import write_report
+from ..nodata import fill_with_band_means
 from ..sensors import Sensor, get_sensor
 
 #: Largest number of PAN pixels x (2 x bands + 1) evaluated in memory (float64): ~3 GiB.
 MAX_EVALUATION_VALUES = 400_000_000
 
 
-def _fill_invalid(img: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Replace invalid pixels of every band by the band's mean over valid pixels."""
-    out = np.array(img, dtype=np.float64, copy=True)
-    if valid.all():
-        return out
-    if not valid.any():
-        raise InputError("every pixel is nodata: nothing to evaluate")
-    for band in out.reshape(-1, *valid.shape):
-        band[~valid] = band[valid].mean()
-    return out
+#: Refusal of an image without a valid pixel (band-mean filling needs one).
+_ALL_NODATA = "every pixel is nodata: nothing to evaluate"
 
 
 def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, method: str,
@@ -69,8 +62,9 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
 
     pan_valid = np.ones(pan.shape, bool) if pan_valid is None else pan_valid
     ms_valid = np.ones(ms.shape[1:], bool) if ms_valid is None else ms_valid
-    pair = wald_pair(_fill_invalid(pan, pan_valid), _fill_invalid(ms, ms_valid), ratio,
-                     ms_gnyq, pan_gnyq)
+    pan_filled = fill_with_band_means(pan, pan_valid, _ALL_NODATA)
+    ms_filled = fill_with_band_means(ms, ms_valid, _ALL_NODATA)
+    pair = wald_pair(pan_filled, ms_filled, ratio, ms_gnyq, pan_gnyq)
     (h, w), (H, W) = pair.conventions.crop_ms, pair.conventions.crop_pan
     radius = int(math.ceil(3 * ratio * math.sqrt(-2 * math.log(min(ms_gnyq))) / math.pi))
     ms_ok = ndimage.binary_erosion(ms_valid[:h, :w], iterations=radius, border_value=1)
@@ -201,8 +195,10 @@ def evaluate_qnr_files(fused_path: str, pan_path: str, ms_path: str, sensor: str
         raise InputError("every pixel is nodata in the fused raster, the PAN or the MS")
     ms_valid_rep = np.ones_like(pair.ms_valid) if pair.ms_valid.all() else pair.ms_valid
     scores = full_resolution_report(
-        _fill_invalid(fused, valid), _fill_invalid(pair.pan, valid),
-        _fill_invalid(pair.ms, ms_valid_rep), r, pair.gnyq, block_size=block_size,
+        fill_with_band_means(fused, valid, _ALL_NODATA),
+        fill_with_band_means(pair.pan, valid, _ALL_NODATA),
+        fill_with_band_means(pair.ms, ms_valid_rep, _ALL_NODATA), r, pair.gnyq,
+        block_size=block_size,
         mask=None if valid.all() else valid)
     fb.set_progress(100)
     for key, value in scores.items():

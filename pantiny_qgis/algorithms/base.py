@@ -19,16 +19,14 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..engine.sensors import sensor_options
 from ..meta import ICON_PATH
 
 HELP_URL = "https://github.com/pantiny-qgis/pantiny_qgis#algorithms"
 
-#: SENSOR choices (static strings: stored verbatim in batch files and models; never reorder
-#: or rename, only append).  They resolve through ``engine.sensors.get_sensor``.
-SENSOR_OPTIONS = [
-    "WorldView-3", "WorldView-2", "QuickBird", "IKONOS", "GeoEye-1", "Pleiades",
-    "GaoFen-2", "Landsat 8", "Generic",
-]
+#: SENSOR choices, from the engine's sensor table (static strings: stored verbatim in batch
+#: files and models; ``engine.sensors.PROCESSING_SENSORS`` only ever grows at the end).
+SENSOR_OPTIONS = sensor_options()
 
 #: METHOD choices of the classical algorithms (static strings) -> engine.fusion ids.
 METHOD_OPTIONS = {
@@ -64,7 +62,21 @@ class EngineFeedback:
 
 
 class PanTinyAlgorithm(QgsProcessingAlgorithm):
-    """Base class: group, icon, help URL, new-instance cloning, engine error translation."""
+    """Base class: group, icon, help URL, new-instance cloning, engine error translation.
+
+    Parameter and output ids shared by several algorithms are class constants (public
+    API, stored in batch files and models: never rename one); ``initAlgorithm``,
+    ``processAlgorithm`` and ``parameter_help`` all use them.
+    """
+
+    PAN = "PAN"
+    MS = "MS"
+    SENSOR = "SENSOR"
+    METHOD = "METHOD"
+    BLOCK_SIZE = "BLOCK_SIZE"
+    CREATION_OPTIONS = "CREATION_OPTIONS"
+    REPORT = "REPORT"
+    OUTPUT = "OUTPUT"
 
     def group(self) -> str:
         return self.tr(self.group_label)
@@ -107,9 +119,9 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         return super().addParameter(parameter, createOutput)
 
     # -- helpers for subclasses -------------------------------------------------------
-    def sensor_parameter(self, name: str = "SENSOR", default: str = "Generic") -> QgsProcessingParameterEnum:
+    def sensor_parameter(self, default: str = "Generic") -> QgsProcessingParameterEnum:
         param = QgsProcessingParameterEnum(
-            name, self.tr("Sensor (sets the MTF gains of the filters)"),
+            self.SENSOR, self.tr("Sensor (sets the MTF gains of the filters)"),
             options=SENSOR_OPTIONS, defaultValue=default)
         param.setUsesStaticStrings(True)
         return param

@@ -33,6 +33,8 @@ def report_parameter(tr) -> QgsProcessingParameterFileDestination:
 class EvaluateQnrAlgorithm(PanTinyAlgorithm):
     """Full-resolution (no-reference) quality of a pan-sharpened raster."""
 
+    FUSED = "FUSED"
+
     group_label = "Quality assessment"
     group_id = "quality"
 
@@ -69,23 +71,23 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
         "whole PAN pixels).",
     )
     parameter_help = {
-        "FUSED": "the pan-sharpened raster to evaluate, on the PAN grid, with the MS's bands.",
-        "PAN": "the panchromatic raster it was made from (one band).",
-        "MS": "the multispectral raster it was made from (the same bands as FUSED).",
-        "SENSOR": "the satellite; sets the MTF gains used by D_LAMBDA_K.",
-        "BLOCK_SIZE": "block size of the Q indices in PAN pixels (default 32); a multiple of "
+        FUSED: "the pan-sharpened raster to evaluate, on the PAN grid, with the MS's bands.",
+        PanTinyAlgorithm.PAN: "the panchromatic raster it was made from (one band).",
+        PanTinyAlgorithm.MS: "the multispectral raster it was made from (the same bands as FUSED).",
+        PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains used by D_LAMBDA_K.",
+        PanTinyAlgorithm.BLOCK_SIZE: "block size of the Q indices in PAN pixels (default 32); a multiple of "
                       "the ratio.",
-        "REPORT": "optional report file: JSON, or HTML when the name ends in .html.",
+        PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",
         **{key: f"(output) {label}." for key, label in QNR_OUTPUTS.items()},
     }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(raster_parameter("FUSED", self.tr("Pan-sharpened raster to evaluate")))
-        self.addParameter(raster_parameter("PAN", self.tr("Panchromatic raster (1 band)")))
-        self.addParameter(raster_parameter("MS", self.tr("Multispectral raster")))
+        self.addParameter(raster_parameter(self.FUSED, self.tr("Pan-sharpened raster to evaluate")))
+        self.addParameter(raster_parameter(self.PAN, self.tr("Panchromatic raster (1 band)")))
+        self.addParameter(raster_parameter(self.MS, self.tr("Multispectral raster")))
         self.addParameter(self.sensor_parameter())
         self.addParameter(QgsProcessingParameterNumber(
-            "BLOCK_SIZE", self.tr("Block size of the Q indices (PAN pixels)"), NUMBER_INTEGER,
+            self.BLOCK_SIZE, self.tr("Block size of the Q indices (PAN pixels)"), NUMBER_INTEGER,
             32, minValue=8, maxValue=512))
         self.addParameter(report_parameter(self.tr))
         for key, label in QNR_OUTPUTS.items():
@@ -94,16 +96,16 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..engine.metrics.evaluation import evaluate_qnr_files
 
-        fused = self.raster_path(parameters, "FUSED", context)
-        pan = self.raster_path(parameters, "PAN", context, single_band=True)
-        ms = self.raster_path(parameters, "MS", context)
-        sensor = self.parameterAsEnumString(parameters, "SENSOR", context)
-        block = self.parameterAsInt(parameters, "BLOCK_SIZE", context)
-        report_path = self.parameterAsFileOutput(parameters, "REPORT", context)
+        fused = self.raster_path(parameters, self.FUSED, context)
+        pan = self.raster_path(parameters, self.PAN, context, single_band=True)
+        ms = self.raster_path(parameters, self.MS, context)
+        sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
+        block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
+        report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
         scores = self.run_engine(lambda: evaluate_qnr_files(
             fused, pan, ms, sensor=sensor, block_size=block, report_path=report_path or None,
             feedback=EngineFeedback(feedback)))
         results = {key: float(scores[key]) for key in QNR_OUTPUTS}
         if report_path:
-            results["REPORT"] = str(report_path)
+            results[self.REPORT] = str(report_path)
         return results

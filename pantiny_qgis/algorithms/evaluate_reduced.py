@@ -57,27 +57,27 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         "reduced-resolution tables.",
     )
     parameter_help = {
-        "PAN": "the panchromatic raster (one band) at full resolution.",
-        "MS": "the multispectral raster at full resolution.",
-        "METHOD": "the classical fusion method to evaluate (EXP, Brovey, GSA, MTF-GLP-HPM, "
+        PanTinyAlgorithm.PAN: "the panchromatic raster (one band) at full resolution.",
+        PanTinyAlgorithm.MS: "the multispectral raster at full resolution.",
+        PanTinyAlgorithm.METHOD: "the classical fusion method to evaluate (EXP, Brovey, GSA, MTF-GLP-HPM, "
                   "MTF-GLP).",
-        "SENSOR": "the satellite; sets the MTF gains of the degradation filters.",
-        "BLOCK_SIZE": "block size of Q2n and window of Q in pixels (default 32).",
-        "REPORT": "optional report file: JSON, or HTML when the name ends in .html.",
+        PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains of the degradation filters.",
+        PanTinyAlgorithm.BLOCK_SIZE: "block size of Q2n and window of Q in pixels (default 32).",
+        PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",
         **{key: f"(output) {label}." for key, label in REDUCED_OUTPUTS.items()},
     }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(raster_parameter("PAN", self.tr("Panchromatic raster (1 band)")))
-        self.addParameter(raster_parameter("MS", self.tr("Multispectral raster")))
+        self.addParameter(raster_parameter(self.PAN, self.tr("Panchromatic raster (1 band)")))
+        self.addParameter(raster_parameter(self.MS, self.tr("Multispectral raster")))
         method = QgsProcessingParameterEnum(
-            "METHOD", self.tr("Fusion method to evaluate"), options=list(METHOD_OPTIONS),
+            self.METHOD, self.tr("Fusion method to evaluate"), options=list(METHOD_OPTIONS),
             defaultValue="MTF-GLP-HPM")
         method.setUsesStaticStrings(True)
         self.addParameter(method)
         self.addParameter(self.sensor_parameter())
         self.addParameter(QgsProcessingParameterNumber(
-            "BLOCK_SIZE", self.tr("Block size of Q2n and Q (pixels)"), NUMBER_INTEGER, 32,
+            self.BLOCK_SIZE, self.tr("Block size of Q2n and Q (pixels)"), NUMBER_INTEGER, 32,
             minValue=8, maxValue=512))
         self.addParameter(report_parameter(self.tr))
         for key, label in REDUCED_OUTPUTS.items():
@@ -86,16 +86,16 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..engine.metrics.evaluation import evaluate_reduced_files
 
-        pan = self.raster_path(parameters, "PAN", context, single_band=True)
-        ms = self.raster_path(parameters, "MS", context)
-        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, "METHOD", context)]
-        sensor = self.parameterAsEnumString(parameters, "SENSOR", context)
-        block = self.parameterAsInt(parameters, "BLOCK_SIZE", context)
-        report_path = self.parameterAsFileOutput(parameters, "REPORT", context)
+        pan = self.raster_path(parameters, self.PAN, context, single_band=True)
+        ms = self.raster_path(parameters, self.MS, context)
+        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, self.METHOD, context)]
+        sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
+        block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
+        report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
         scores = self.run_engine(lambda: evaluate_reduced_files(
             pan, ms, method=method, sensor=sensor, block_size=block,
             report_path=report_path or None, feedback=EngineFeedback(feedback)))
         results = {key: float(scores[key]) for key in REDUCED_OUTPUTS}
         if report_path:
-            results["REPORT"] = str(report_path)
+            results[self.REPORT] = str(report_path)
         return results

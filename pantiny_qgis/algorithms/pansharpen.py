@@ -26,6 +26,15 @@ PRECISION_OPTIONS = ["fp32", "bf16"]
 class PansharpenAlgorithm(PanTinyAlgorithm):
     """Deep-learning pan-sharpening with a bundled or user-supplied model."""
 
+    MODEL = "MODEL"
+    MODEL_FILE = "MODEL_FILE"
+    BANDS = "BANDS"
+    DEVICE = "DEVICE"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    PRECISION = "PRECISION"
+    DEVICE_USED = "DEVICE_USED"
+
     def name(self) -> str:
         return "pansharpen"
 
@@ -56,65 +65,65 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         "back to the CPU with a warning.",
     )
     parameter_help = {
-        "PAN": "the panchromatic raster, exactly one band.",
-        "MS": "the multispectral raster at an integer multiple of the PAN pixel size.",
-        "MODEL": "the bundled model to use (the default model is trained on WorldView-3, "
+        PanTinyAlgorithm.PAN: "the panchromatic raster, exactly one band.",
+        PanTinyAlgorithm.MS: "the multispectral raster at an integer multiple of the PAN pixel size.",
+        MODEL: "the bundled model to use (the default model is trained on WorldView-3, "
                  "WorldView-2, QuickBird and Landsat 8 with 4 bands: blue, green, red, "
                  "near-infrared; each model's card is in resources/models/).",
-        "MODEL_FILE": "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
+        MODEL_FILE: "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
                       "project's training tools; overrides MODEL.",
-        "BANDS": "(optional) the MS band numbers to feed the model, in the model's band order "
+        BANDS: "(optional) the MS band numbers to feed the model, in the model's band order "
                  "(blue, green, red, NIR for the default model). Empty: chosen from the MS "
                  "band count, e.g. 2,3,5,7 for an 8-band WorldView MS, 1,2,3,4 for a 4-band MS.",
-        "DEVICE": "auto (a CUDA GPU when available, else the CPU), cpu or cuda.",
-        "PRECISION": "(advanced) fp32, or bf16 autocast on a CUDA GPU (about 1.25x faster on "
+        DEVICE: "auto (a CUDA GPU when available, else the CPU), cpu or cuda.",
+        PRECISION: "(advanced) fp32, or bf16 autocast on a CUDA GPU (about 1.25x faster on "
                      "an H200, mean difference 0.002 of the 99th percentile, below one 8-bit "
                      "display level); on the CPU fp32 is always used.",
-        "TILE_SIZE": f"(advanced) tile edge in PAN pixels (default {DEFAULT_TILE_SIZE}).",
-        "OVERLAP": f"(advanced) overlap between tiles in PAN pixels (default {DEFAULT_OVERLAP}).",
-        "CREATION_OPTIONS": "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
+        TILE_SIZE: f"(advanced) tile edge in PAN pixels (default {DEFAULT_TILE_SIZE}).",
+        OVERLAP: f"(advanced) overlap between tiles in PAN pixels (default {DEFAULT_OVERLAP}).",
+        PanTinyAlgorithm.CREATION_OPTIONS: "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
                             "gives a tiled, DEFLATE-compressed GeoTIFF.",
-        "OUTPUT": "the pan-sharpened raster (.tif), in the MS data type.",
-        "DEVICE_USED": "(output) the device the model ran on, e.g. 'cpu' or 'cuda:0'.",
+        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif), in the MS data type.",
+        DEVICE_USED: "(output) the device the model ran on, e.g. 'cpu' or 'cuda:0'.",
     }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(raster_parameter("PAN", self.tr("Panchromatic raster (1 band)")))
-        self.addParameter(raster_parameter("MS", self.tr("Multispectral raster")))
+        self.addParameter(raster_parameter(self.PAN, self.tr("Panchromatic raster (1 band)")))
+        self.addParameter(raster_parameter(self.MS, self.tr("Multispectral raster")))
         models = bundled_models()
         model = QgsProcessingParameterEnum(
-            "MODEL", self.tr("Model"), options=[m.id for m in models] or ["(none bundled)"],
+            self.MODEL, self.tr("Model"), options=[m.id for m in models] or ["(none bundled)"],
             defaultValue=default_model_id())
         model.setUsesStaticStrings(True)
         self.addParameter(model)
         self.addParameter(set_flags(QgsProcessingParameterFile(
-            "MODEL_FILE", self.tr("Model checkpoint file (overrides Model)"),
+            self.MODEL_FILE, self.tr("Model checkpoint file (overrides Model)"),
             extension="ckpt", optional=True), FLAG_ADVANCED))
         self.addParameter(QgsProcessingParameterBand(
-            "BANDS", self.tr("MS bands to use, in the model's band order"), None, "MS",
+            self.BANDS, self.tr("MS bands to use, in the model's band order"), None, self.MS,
             optional=True, allowMultiple=True))
         device = QgsProcessingParameterEnum(
-            "DEVICE", self.tr("Device"), options=DEVICE_OPTIONS, defaultValue="auto")
+            self.DEVICE, self.tr("Device"), options=DEVICE_OPTIONS, defaultValue="auto")
         device.setUsesStaticStrings(True)
         self.addParameter(device)
         precision = QgsProcessingParameterEnum(
-            "PRECISION", self.tr("Precision"), options=PRECISION_OPTIONS, defaultValue="fp32")
+            self.PRECISION, self.tr("Precision"), options=PRECISION_OPTIONS, defaultValue="fp32")
         precision.setUsesStaticStrings(True)
         self.addParameter(set_flags(precision, FLAG_ADVANCED))
         self.addParameter(set_flags(QgsProcessingParameterNumber(
-            "TILE_SIZE", self.tr("Tile size (PAN pixels)"), NUMBER_INTEGER, DEFAULT_TILE_SIZE,
+            self.TILE_SIZE, self.tr("Tile size (PAN pixels)"), NUMBER_INTEGER, DEFAULT_TILE_SIZE,
             minValue=64, maxValue=4096), FLAG_ADVANCED))
         self.addParameter(set_flags(QgsProcessingParameterNumber(
-            "OVERLAP", self.tr("Tile overlap (PAN pixels)"), NUMBER_INTEGER, DEFAULT_OVERLAP,
+            self.OVERLAP, self.tr("Tile overlap (PAN pixels)"), NUMBER_INTEGER, DEFAULT_OVERLAP,
             minValue=0, maxValue=1024), FLAG_ADVANCED))
         options = QgsProcessingParameterString(
-            "CREATION_OPTIONS", self.tr("Creation options (KEY=VALUE|KEY=VALUE)"),
+            self.CREATION_OPTIONS, self.tr("Creation options (KEY=VALUE|KEY=VALUE)"),
             defaultValue="", optional=True)
         options.setMetadata(creation_options_metadata())
         self.addParameter(set_flags(options, FLAG_ADVANCED))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT", self.tr("Pan-sharpened raster")))
-        self.addOutput(QgsProcessingOutputString("DEVICE_USED", self.tr("Device used")))
+            self.OUTPUT, self.tr("Pan-sharpened raster")))
+        self.addOutput(QgsProcessingOutputString(self.DEVICE_USED, self.tr("Device used")))
 
     def canExecute(self):  # noqa: N802
         missing = missing_dependencies()
@@ -124,8 +133,8 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        tile = self.parameterAsInt(parameters, "TILE_SIZE", context)
-        overlap = self.parameterAsInt(parameters, "OVERLAP", context)
+        tile = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
         if tile <= 2 * overlap:
             return False, self.tr(f"the tile size ({tile}) must be larger than twice the overlap "
                                   f"({overlap})")
@@ -137,19 +146,19 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             raise QgsProcessingException(install_instructions(missing))
         from ..engine.inference.raster import pansharpen_raster
 
-        pan = self.raster_path(parameters, "PAN", context, single_band=True)
-        ms = self.raster_path(parameters, "MS", context)
-        checkpoint = self.parameterAsFile(parameters, "MODEL_FILE", context)
+        pan = self.raster_path(parameters, self.PAN, context, single_band=True)
+        ms = self.raster_path(parameters, self.MS, context)
+        checkpoint = self.parameterAsFile(parameters, self.MODEL_FILE, context)
         if not checkpoint:
-            model_id = self.parameterAsEnumString(parameters, "MODEL", context)
+            model_id = self.parameterAsEnumString(parameters, self.MODEL, context)
             checkpoint = self.run_engine(lambda: model_path(model_id))
-        bands = self.parameterAsInts(parameters, "BANDS", context) or None
+        bands = self.parameterAsInts(parameters, self.BANDS, context) or None
         result = self.run_engine(lambda: pansharpen_raster(
-            pan, ms, self.parameterAsOutputLayer(parameters, "OUTPUT", context), checkpoint,
-            bands=bands, device=self.parameterAsEnumString(parameters, "DEVICE", context),
-            precision=self.parameterAsEnumString(parameters, "PRECISION", context),
-            tile_size=self.parameterAsInt(parameters, "TILE_SIZE", context),
-            overlap=self.parameterAsInt(parameters, "OVERLAP", context),
-            creation_options=self.parameterAsString(parameters, "CREATION_OPTIONS", context)
+            pan, ms, self.parameterAsOutputLayer(parameters, self.OUTPUT, context), checkpoint,
+            bands=bands, device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            precision=self.parameterAsEnumString(parameters, self.PRECISION, context),
+            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
+            creation_options=self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
             or None, feedback=EngineFeedback(feedback)))
-        return {"OUTPUT": str(result["OUTPUT"]), "DEVICE_USED": str(result["DEVICE_USED"])}
+        return {self.OUTPUT: str(result[self.OUTPUT]), self.DEVICE_USED: str(result[self.DEVICE_USED])}

@@ -17,6 +17,8 @@ DATA_TYPE_OPTIONS = ["Same as MS", "Byte", "UInt16", "Int16", "UInt32", "Int32",
 class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
     """Classical pan-sharpening (no deep learning, no PyTorch needed)."""
 
+    DATA_TYPE = "DATA_TYPE"
+
     def name(self) -> str:
         return "pansharpen_classical"
 
@@ -53,54 +55,54 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
         "Large rasters are processed in strips, so memory does not grow with the scene size.",
     )
     parameter_help = {
-        "PAN": "the panchromatic raster, exactly one band.",
-        "MS": "the multispectral raster, any number of bands, at an integer multiple of the PAN "
+        PanTinyAlgorithm.PAN: "the panchromatic raster, exactly one band.",
+        PanTinyAlgorithm.MS: "the multispectral raster, any number of bands, at an integer multiple of the PAN "
               "pixel size.",
-        "METHOD": "the fusion method: EXP, Brovey, GSA, MTF-GLP-HPM (default) or MTF-GLP.",
-        "SENSOR": "the satellite, which sets the MTF gains of the filters (WorldView-3, "
+        PanTinyAlgorithm.METHOD: "the fusion method: EXP, Brovey, GSA, MTF-GLP-HPM (default) or MTF-GLP.",
+        PanTinyAlgorithm.SENSOR: "the satellite, which sets the MTF gains of the filters (WorldView-3, "
                   "WorldView-2, QuickBird, IKONOS, GeoEye-1, Pleiades; GaoFen-2, Landsat 8 and "
                   "Generic use generic gains 0.30, PAN 0.15).",
-        "DATA_TYPE": "(advanced) the output data type; default the MS data type. Integer "
+        DATA_TYPE: "(advanced) the output data type; default the MS data type. Integer "
                      "outputs are rounded and clipped to the type's range.",
-        "CREATION_OPTIONS": "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
+        PanTinyAlgorithm.CREATION_OPTIONS: "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
                             "gives a tiled, DEFLATE-compressed GeoTIFF.",
-        "OUTPUT": "the pan-sharpened raster (.tif).",
+        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif).",
     }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(raster_parameter("PAN", self.tr("Panchromatic raster (1 band)")))
-        self.addParameter(raster_parameter("MS", self.tr("Multispectral raster")))
+        self.addParameter(raster_parameter(self.PAN, self.tr("Panchromatic raster (1 band)")))
+        self.addParameter(raster_parameter(self.MS, self.tr("Multispectral raster")))
         method = QgsProcessingParameterEnum(
-            "METHOD", self.tr("Fusion method"), options=list(METHOD_OPTIONS),
+            self.METHOD, self.tr("Fusion method"), options=list(METHOD_OPTIONS),
             defaultValue="MTF-GLP-HPM")
         method.setUsesStaticStrings(True)
         self.addParameter(method)
         self.addParameter(self.sensor_parameter())
         dtype = QgsProcessingParameterEnum(
-            "DATA_TYPE", self.tr("Output data type"), options=DATA_TYPE_OPTIONS,
+            self.DATA_TYPE, self.tr("Output data type"), options=DATA_TYPE_OPTIONS,
             defaultValue="Same as MS")
         dtype.setUsesStaticStrings(True)
         self.addParameter(set_flags(dtype, FLAG_ADVANCED))
         options = QgsProcessingParameterString(
-            "CREATION_OPTIONS", self.tr("Creation options (KEY=VALUE|KEY=VALUE)"),
+            self.CREATION_OPTIONS, self.tr("Creation options (KEY=VALUE|KEY=VALUE)"),
             defaultValue="", optional=True)
         options.setMetadata(creation_options_metadata())
         self.addParameter(set_flags(options, FLAG_ADVANCED))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT", self.tr("Pan-sharpened raster")))
+            self.OUTPUT, self.tr("Pan-sharpened raster")))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         from ..engine.fusion.raster import pansharpen_classical_raster
 
-        pan = self.raster_path(parameters, "PAN", context, single_band=True)
-        ms = self.raster_path(parameters, "MS", context)
-        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, "METHOD", context)]
-        sensor = self.parameterAsEnumString(parameters, "SENSOR", context)
-        dtype = self.parameterAsEnumString(parameters, "DATA_TYPE", context)
-        options = self.parameterAsString(parameters, "CREATION_OPTIONS", context)
-        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        pan = self.raster_path(parameters, self.PAN, context, single_band=True)
+        ms = self.raster_path(parameters, self.MS, context)
+        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, self.METHOD, context)]
+        sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
+        dtype = self.parameterAsEnumString(parameters, self.DATA_TYPE, context)
+        options = self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         result = self.run_engine(lambda: pansharpen_classical_raster(
             pan, ms, output, method=method, sensor=sensor,
             out_dtype=None if dtype == DATA_TYPE_OPTIONS[0] else dtype,
             creation_options=options or None, feedback=EngineFeedback(feedback)))
-        return {"OUTPUT": str(result["OUTPUT"])}
+        return {self.OUTPUT: str(result[self.OUTPUT])}

@@ -1,4 +1,4 @@
-"""Training losses: PanTiny's composite objective (spec section 5.4).
+"""Training losses: PanTiny's composite objective (arXiv 2507.15059, and its published configuration).
 
 ``L = w_l1 * L1 + w_ssim * (1 - SSIM) + w_focal * focal`` with the published weights
 (1.5, 4.0, 1.5); any term with weight 0 is skipped (not even computed).
@@ -68,7 +68,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0,
 
 
 def focal_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``255^0.1 * mean(|pred - target|^2.1)`` (spec section 5.4)."""
+    """``255^0.1 * mean(|pred - target|^2.1)`` (arXiv 2507.15059)."""
     d = (pred - target).abs()
     return FOCAL_GAIN * d.pow(FOCAL_POWER).mean()
 

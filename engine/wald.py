@@ -3,7 +3,7 @@
 Reference: Wald, Ranchin & Mangolini, "Fusion of satellite images of different spatial
 resolutions: assessing the quality of resulting images", PE&RS 63(6), 1997.  The
 MTF-matched degradation follows Aiazzi et al., PE&RS 2006 and Vivone et al., IEEE TGRS
-2015 (spec sections 3.1-3.4).
+2015.
 
 Steps (per band): low-pass with the sensor's MTF-matched Gaussian
 (:func:`engine.filters.mtf_filter`, the MS bands with their own GNyq, the PAN with the
@@ -103,7 +103,7 @@ def degrade(pan: np.ndarray, ms: np.ndarray, ratio: int,
     ``pan_lr`` is ``(h', w')`` and ``ms_lr`` ``(C, h'/R, w'/R)`` (float64) where
     ``h' = (h//R)*R`` (see the module docstring for the crop).  Each MS band is filtered
     with its own GNyq, the PAN with ``pan_gnyq``, kernel ``convention`` ('exact' is the
-    project default, spec section 3.2), then decimated by ``ratio`` at ``phase``
+    project default; Vivone et al., IEEE TGRS 2015), then decimated by ``ratio`` at ``phase``
     ('toolbox': fine pixel ``R*k + R//2``).  Inputs must be finite: fill or mask
     nodata before degrading.
     """

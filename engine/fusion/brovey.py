@@ -3,7 +3,7 @@
 Reference: Gillespie, Kahle & Walker, "Color enhancement of highly correlated images.
 II. Channel ratio and 'chromaticity' transformation techniques", Remote Sensing of
 Environment 22, 1987; form with the PAN equalised to the intensity as in Vivone et al.,
-IEEE TGRS 2015 (spec section 6)::
+IEEE TGRS 2015::
 
     I = (1/L) sum_b M~_b ;  P' = (P - mu_P) * sd_I / sd_P + mu_I ;  F_b = M~_b * P' / I
 

@@ -1,7 +1,7 @@
 """GDAL's weighted Brovey (``gdal_pansharpen`` / QGIS ``gdal:pansharp`` defaults).
 
 What QGIS users already have, reproduced so the deep model can be compared with it on
-the same data (GDAL documentation of ``gdal_pansharpen``; spec section 7)::
+the same data (GDAL documentation of ``gdal_pansharpen``)::
 
     pseudo_pan = sum_b w_b M~_b   (w_b = 1/L, GDAL's default weights)
     F_b = M~_b * P / pseudo_pan   (0 where pseudo_pan = 0)

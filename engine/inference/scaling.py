@@ -1,9 +1,10 @@
 """Input scaling of PAN and MS values into the range the models were trained on.
 
-The project's training and inference scaling is ``"percentile99"`` (spec sections 2.3
-and 5.9): the MS is divided by the 99th percentile of its valid pixels computed **once
-over the whole image**, jointly over all used bands (one divisor, so band ratios are
-kept), and the PAN by its own 99th percentile.  Never compute it per tile: per-tile
+The project's training and inference scaling is ``"percentile99"`` (products of any bit
+depth reach about [0, 1]; PanCollection, Deng et al., IEEE GRSM 2022, divides by a fixed
+DN range instead): the MS is divided by the 99th percentile of its valid pixels computed
+**once over the whole image**, jointly over all used bands (one divisor, so band ratios
+are kept), and the PAN by its own 99th percentile.  Never compute it per tile: per-tile
 statistics cause seams.  Checkpoints and datasets store the *recipe*
 (``{"mode": "percentile", "percentile": 99.0, "joint_bands": true}``); the fitted divisors
 belong to one image and are stored with that image (dataset attributes, output metadata).

@@ -1,6 +1,7 @@
-"""Put the MS on the PAN grid ("EXP" image, M~ in spec section 6).
+"""Put the MS on the PAN grid ("EXP" image of Vivone et al., IEEE TGRS 2015).
 
-Two placements (spec sections 3.4.1 and 3.5):
+Two placements (interp23tap: Aiazzi et al., IEEE TGRS 2002; the half-pixel phase
+difference: Aiazzi et al., ISPRS J. Photogramm. 2013):
 
 * ``phase='area'`` (georeferenced, pixel-is-area; the default for real data): the
   centre of MS pixel ``j`` lies at PAN pixel-centre coordinate

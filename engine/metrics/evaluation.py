@@ -8,7 +8,7 @@
 
 Conventions (recorded in every report): RR pairs use the exact-GNyq MTF kernel and the
 toolbox decimation phase, the reduced MS is placed on the reduced PAN grid with
-interp23tap at the toolbox phase (the literature's RR convention, spec 3.4.1); the
+interp23tap at the toolbox phase (the RR convention of Vivone et al., IEEE TGRS 2015); the
 full-resolution indices are those of :func:`engine.metrics.full_resolution_report`.
 Real pairs are first cut to the block-aligned common footprint
 (:func:`engine.io.pair.block_aligned_windows`).

@@ -3,11 +3,11 @@
 Reference: S. W. Zamir, A. Arora, S. Khan, M. Hayat, F. S. Khan, M.-H. Yang,
 "Restormer: Efficient Transformer for High-Resolution Image Restoration", CVPR 2022.
 Specifics (LayerNorm "WithBias", ffn_factor 2.0, no conv biases) follow the PanTiny model
-tree summarised in spec §5.2.
+tree published with arXiv 2507.15059.
 
 All tensors are (B, C, H, W).  Nothing here down-samples, so any H, W works.  Note that
 MDTA pools statistics over the *whole* H*W extent (channel attention), so the output at a
-pixel depends on the whole input tile (spec §5.2, "Consequences for tiled inference").
+pixel depends on the whole input tile (Restormer's MDTA, Zamir et al., CVPR 2022).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class TransformerBlock(nn.Module):
 
 
 def transformer_block_params(channels: int, heads: int, ffn_factor: float = 2.0) -> int:
-    """Closed-form parameter count of one :class:`TransformerBlock` (spec §5.2 arithmetic)."""
+    """Closed-form parameter count of one :class:`TransformerBlock` (the arithmetic of arXiv 2507.15059's layer table)."""
     c, h = channels, int(channels * ffn_factor)
     mdta = 3 * c * c + 27 * c + c * c + heads
     gdfn = 2 * h * c + 18 * h + h * c

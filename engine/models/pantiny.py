@@ -1,4 +1,5 @@
-"""PanTiny ("pantiny_enhanced_conv"), built from the layer table of spec §5.2.
+"""PanTiny ("pantiny_enhanced_conv"), built from the layer table of arXiv 2507.15059
+(the authors' published model tree).
 
 Pipeline at PAN resolution, no biases anywhere, LR ``ms`` unused:
 
@@ -24,7 +25,7 @@ scale        C     heads enc + latent  parameters at 4 bands
 
 ``small`` keeps the architecture and the 2-head/ffn 2.0 settings and only narrows and
 shortens it; it is *not* the authors' 48,269-parameter "ours_small"/panrestormer, which is
-a different network (spec §5.3).
+a different network (arXiv 2507.15059).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SCALES: dict[str, tuple[int, int, int, int]] = {
 
 
 class PanTiny(PanSharpNet):
-    """PanTiny with the enhanced_conv fusion and simple refinement (spec §5.2, §5.3)."""
+    """PanTiny with the enhanced_conv fusion and simple refinement (arXiv 2507.15059)."""
 
     name = "pantiny"
     residual = True

@@ -1,4 +1,4 @@
-"""Peer CNNs of the PanTiny comparison (spec §5.7, Table A), under the common interface.
+"""Peer CNNs of the PanTiny comparison (arXiv 2507.15059, Table A), under the common interface.
 
 Written from the papers' descriptions; all convolutions are 'same' (zero padding) so the
 output has the input size for any H, W.

@@ -9,7 +9,7 @@ Parameter counts at 4 bands, checked in ``tests/engine/test_models.py``:
 =========== =========== =================================================================
 name        parameters  note
 =========== =========== =================================================================
-pantiny     81,744      spec §5.2 (small 33,788; large 195,912)
+pantiny     81,744      arXiv 2507.15059 (small 33,788; large 195,912)
 pnn         68,900      = PanTiny Table A "68.9 K" (PNN with NDVI/NDWI inputs)
 pannet      76,612      Table A says 80.3 K (80,336 from its FLOPs); not reproducible from
                         the published description, see :mod:`.peers`
@@ -46,7 +46,7 @@ MODELS: dict[str, ModelSpec] = {
         PanTiny,
         {"scale": "normal", "width": None, "heads": None, "enc_blocks": None,
          "latent_blocks": None, "ffn_factor": 2.0},
-        "PanTiny, Restormer blocks + enhanced_conv PAN fusion, output + bms (spec §5)",
+        "PanTiny, Restormer blocks + enhanced_conv PAN fusion, output + bms (arXiv 2507.15059)",
     ),
     "pnn": ModelSpec(
         "pnn",

@@ -12,9 +12,9 @@ plus ``dataset`` (str, the dataset's name) and ``index`` (int, the sample's row)
 Readers:
 
 * :class:`H5PanDataset` reads the PanCollection HDF5 layout (keys ``gt``, ``ms``, ``lms``,
-  ``pan``; N x C x H x W; spec section 2.4) and the MATLAB ``.mat`` files of the same
+  ``pan``; N x C x H x W; Deng et al., IEEE GRSM 2022) and the MATLAB ``.mat`` files of the same
   lineage (v5 through ``scipy.io.loadmat``, v7.3 through h5py; N x H x W x C).
-* :class:`TifFolderDataset` reads the PanTiny TIF folders (spec section 2.5) and makes
+* :class:`TifFolderDataset` reads the PanTiny TIF folders (the code of arXiv 2507.15059) and makes
   the LR MS on the fly, as the PanTiny loader does.
 
 ``h5py``, ``scipy.io`` and the raster reader are imported lazily, inside the classes.
@@ -346,8 +346,8 @@ class TifFolderDataset(Dataset):
     """PanTiny TIF folders: ``<root>/ms/<n>.tif`` (the GT, 128 x 128 x 4, 8 bit) and
     ``<root>/pan/<n>.tif`` (128 x 128, 8 bit); e.g. ``root = WV2_data/train128``.
 
-    The LR MS is made on the fly as in the PanTiny/Pan-Mamba loader (spec sections 2.5,
-    3.7): ``ms`` = Pillow bicubic x1/``ratio`` of the GT (antialiased: the kernel widens
+    The LR MS is made on the fly as in the PanTiny/Pan-Mamba loader (the code published
+    with arXiv 2507.15059): ``ms`` = Pillow bicubic x1/``ratio`` of the GT (antialiased: the kernel widens
     with the shrink factor), ``lms`` = Pillow bicubic x``ratio`` of ``ms``.
     ``resize='pillow'`` (default) reproduces Pillow's arithmetic exactly
     (:func:`pillow_bicubic_resize`: 22-bit fixed-point weights, horizontal pass first,
@@ -455,7 +455,7 @@ def concat_datasets(datasets: Sequence[Dataset], balanced: bool = False,
                     num_samples: int | None = None,
                     generator: torch.Generator | None = None
                     ) -> tuple[ConcatDataset, WeightedRandomSampler | None]:
-    """Concatenate datasets (multiple-in-one training, spec section 5.6).
+    """Concatenate datasets (multiple-in-one training, arXiv 2507.15059).
 
     ``balanced=False``: plain concatenation, uniform over samples (as in the paper);
     the sampler is None (shuffle in the DataLoader).  ``balanced=True``: a

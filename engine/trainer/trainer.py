@@ -1,6 +1,7 @@
 """Training of the pan-sharpening networks: single-dataset and multiple-in-one.
 
-Recipe (spec sections 5.4-5.6, defaults of :class:`TrainConfig`): composite loss
+Recipe (the PanTiny paper, arXiv 2507.15059, and its published configuration; defaults of
+:class:`TrainConfig`): composite loss
 (L1 1.5, SSIM 4.0, focal 1.5; :mod:`engine.losses`), ``torch.optim.Adam`` lr 5e-4,
 betas (0.9, 0.999), eps 1e-8, weight decay 1e-4 (coupled L2, not AdamW),
 ``CosineAnnealingLR(T_max=epochs, eta_min=1e-6)`` stepped once per epoch, batch 16.

@@ -60,7 +60,7 @@ def test_registry_lists_the_four_models():
 def test_transformer_block_has_9718_parameters():
     blk = TransformerBlock(28, 2, 2.0)
     assert n_params(blk) == 9718
-    # spec §5.2 arithmetic, layer by layer
+    # the layer table of arXiv 2507.15059, layer by layer
     assert n_params(blk.attn.qkv) == 2352
     assert n_params(blk.attn.qkv_dw) == 756
     assert n_params(blk.attn.proj) == 784

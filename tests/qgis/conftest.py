@@ -1,6 +1,6 @@
 """Fixtures for the tests that need QGIS (Debian's python3-qgis, QGIS 3.22).
 
-One plain session fixture (spec "QGIS platform reference" 7 B.1; pytest-qgis is
+One plain session fixture (as in the QGIS test suite; pytest-qgis is
 disabled in pytest.ini): ``qgis_app`` creates the QgsApplication headless and
 initialises Processing; ``provider`` registers one PanTiny provider for the session
 and keeps it referenced.  ``run_qgis_process`` runs ``/usr/bin/qgis_process.bin`` with

@@ -1,4 +1,4 @@
-"""engine.losses: the composite loss of spec section 5.4, checked by hand and against scipy."""
+"""engine.losses: the composite loss of arXiv 2507.15059, checked by hand and against scipy."""
 
 import numpy as np
 import pytest

@@ -1,11 +1,11 @@
 """Tiled model inference on whole arrays or streamed horizontal strips (torch; no GDAL).
 
-Inputs are already scaled (see :mod:`scaling`): ``pan`` (H, W), ``bms`` (C, H, W) = the MS
+Inputs are already scaled (see :mod:`.scaling`): ``pan`` (H, W), ``bms`` (C, H, W) = the MS
 placed on the PAN grid, ``valid`` (H, W) bool.  Output: (C, H, W) float32 in the same
 scaled units as ``bms``, **clipped to >= 0** (negative radiance/reflectance is not
 physical; values above 1 are kept because a percentile scaling maps the brightest 1 % of
 pixels above 1), NaN where the input is not valid.  Mapping back to data units (the
-inverse MS scaling) is the caller's job (:mod:`raster_inference` does it).
+inverse MS scaling) is the caller's job (:mod:`.raster` does it).
 
 Tiling (the tile grid depends only on the image size, ``tile_size`` and ``overlap``,
 never on the batch size or on how rows are streamed):

@@ -624,6 +624,35 @@ def training_device(requested: str, dist: DistInfo) -> torch.device:
                          local_rank=dist.local_rank if dist.enabled else None)[0]
 
 
+@dataclass
+class _Run:
+    """Mutable state of one training run (history, best model, epoch bounds, timing)."""
+
+    out: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int | None = None
+    start_epoch: int = 0
+    end_epoch: int = 0
+    epochs_planned: int = 0
+    last_eval: dict = field(default_factory=dict)
+    logged_fit: int | None = None
+    t_start: float = 0.0
+    t_first: float = 0.0
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "training_state.pt"
+
+    @property
+    def latest_path(self) -> Path:
+        return self.out / "latest.ckpt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "best.ckpt"
+
+
 class Trainer:
     """Runs one training (``Trainer(cfg).train(resume=False)``); see the module docstring."""
 
@@ -779,6 +808,7 @@ class Trainer:
                 self._log_fh = None
 
     def _train(self, resume: bool) -> dict[str, Any]:
+        """Set up (seed, data, model, resume, optimiser), run the epochs, report."""
         from ..models import build_model
 
         cfg = self.cfg
@@ -786,29 +816,69 @@ class Trainer:
         sources = resolve_datasets(cfg)
         loader, wrapped = self._build_loader(sources)
         self.raw_model = build_model(cfg.model, bands=cfg.bands, **cfg.hparams).to(self.device)
-        history: list[dict[str, Any]] = []
-        best_score, best_epoch, start_epoch = -math.inf, None, 0
-        state_path = self.out / "training_state.pt"
-        latest_path = self.out / "latest.ckpt"
-        best_path = self.out / "best.ckpt"
-        state = None
-        if resume and latest_path.is_file() and state_path.is_file():
-            ckpt = load_checkpoint(latest_path, map_location="cpu")
-            self.raw_model.load_state_dict(ckpt.state_dict, strict=True)
-            state = torch.load(state_path, map_location="cpu", weights_only=True)
-            history = json.loads(state["history"])
-            start_epoch = int(state["epoch"])
-            best_score = float(state["best_score"]) if state["best_score"] is not None else -math.inf
-            best_epoch = state.get("best_epoch")
-            self.log(f"resumed from {latest_path} at epoch {start_epoch}")
-        elif resume:
-            self.log(f"nothing to resume in {self.out}: starting from scratch")
-        model: torch.nn.Module = self.raw_model
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
+        run = _Run(self.out)
+        state = self._resume(run) if resume else None
+        model = self._parallel_model()
+        optimizer, scheduler = self._optimizer(state)
+        criterion = CompositeLoss(LossWeights.from_dict(cfg.loss))
+        if run.start_epoch == 0:
+            self._log_start(sources)
+        fr_cache: dict[str, FrScene] = {}
+        steps_per_epoch = len(loader) if cfg.max_steps_per_epoch is None else \
+            min(len(loader), int(cfg.max_steps_per_epoch))
+        run.last_eval = next((h["eval"] for h in reversed(run.history) if h.get("eval")), {})
+        run.end_epoch = cfg.epochs if cfg.stop_after is None else \
+            min(cfg.epochs, run.start_epoch + int(cfg.stop_after))
+        run.epochs_planned = cfg.epochs
+        run.t_start = run.t_first = time.time()
+        epoch = run.start_epoch
+        while epoch < run.end_epoch:  # end_epoch may shrink under a time budget
+            rec = self._train_epoch(model, loader, wrapped, optimizer, scheduler, criterion,
+                                    epoch, steps_per_epoch)
+            do_eval = (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs
+            if self.dist.main:
+                self._record_epoch(run, rec, do_eval, sources, fr_cache)
+            save_latest = (do_eval or epoch + 1 >= run.end_epoch
+                           or (epoch + 1) % cfg.checkpoint_every == 0)
+            if self.dist.main and save_latest:
+                self._save_latest(run, epoch + 1, sources, optimizer, scheduler)
+            if self.dist.main and (do_eval or epoch + 1 == run.end_epoch):
+                plot_curves(run.history, self.out / "curves.png")
+            self._barrier()
+            epoch += 1
+            self._apply_time_budget(run, epoch, scheduler)
+        return self._result(run)
 
-            model = DDP(self.raw_model, device_ids=[self.device.index]
-                        if self.device.type == "cuda" else None)
+    def _resume(self, run: "_Run") -> dict[str, Any] | None:
+        """Load ``latest.ckpt`` and ``training_state.pt`` into the model and ``run``;
+        returns the optimiser/scheduler state (None when there is nothing to resume)."""
+        if not (run.latest_path.is_file() and run.state_path.is_file()):
+            self.log(f"nothing to resume in {self.out}: starting from scratch")
+            return None
+        ckpt = load_checkpoint(run.latest_path, map_location="cpu")
+        self.raw_model.load_state_dict(ckpt.state_dict, strict=True)
+        state = torch.load(run.state_path, map_location="cpu", weights_only=True)
+        run.history = json.loads(state["history"])
+        run.start_epoch = int(state["epoch"])
+        run.best_score = (float(state["best_score"]) if state["best_score"] is not None
+                          else -math.inf)
+        run.best_epoch = state.get("best_epoch")
+        self.log(f"resumed from {run.latest_path} at epoch {run.start_epoch}")
+        return state
+
+    def _parallel_model(self) -> torch.nn.Module:
+        """The model to train: wrapped in DistributedDataParallel under ``torchrun``."""
+        if not self.dist.enabled:
+            return self.raw_model
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(self.raw_model, device_ids=[self.device.index]
+                   if self.device.type == "cuda" else None)
+
+    def _optimizer(self, state: dict[str, Any] | None) -> tuple[torch.optim.Optimizer, Any]:
+        """Adam (coupled L2 weight decay) and the per-epoch cosine schedule, restored from
+        ``state`` when resuming."""
+        cfg = self.cfg
         opt_cfg = dict(cfg.optimizer)
         optimizer = torch.optim.Adam(
             self.raw_model.parameters(),
@@ -823,118 +893,123 @@ class Trainer:
             scheduler.load_state_dict(state["scheduler"])
             # a resumed run may have been given more epochs: the cosine ends at the new end
             scheduler.T_max = cfg.epochs
-        criterion = CompositeLoss(LossWeights.from_dict(cfg.loss))
-        if start_epoch == 0:
-            self._log_start(sources)
-        fr_cache: dict[str, FrScene] = {}
-        steps_per_epoch = len(loader) if cfg.max_steps_per_epoch is None else \
-            min(len(loader), int(cfg.max_steps_per_epoch))
-        last_eval: dict = next((h["eval"] for h in reversed(history) if h.get("eval")), {})
-        end_epoch = cfg.epochs if cfg.stop_after is None else \
-            min(cfg.epochs, start_epoch + int(cfg.stop_after))
-        epochs_planned = cfg.epochs
-        logged_fit: int | None = None
-        t_start = t_first = time.time()
-        epoch = start_epoch
-        while epoch < end_epoch:  # end_epoch may shrink under a time budget
-            t0 = time.time()
-            if hasattr(self._sampler, "set_epoch"):
-                self._sampler.set_epoch(epoch)
-            for w in wrapped:
-                w.set_epoch(epoch)
-            model.train()
-            bar = ProgressBar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}",
-                              enabled=cfg.progress and self.dist.main)
-            tot, n_seen = 0.0, 0
-            terms_sum: dict[str, float] = {}
-            for step, batch in enumerate(loader):
-                if step >= steps_per_epoch:
-                    break
-                ms = None if batch["ms"] is None else batch["ms"].to(self.device, non_blocking=True)
-                lms = batch["lms"].to(self.device, non_blocking=True)
-                pan = batch["pan"].to(self.device, non_blocking=True)
-                gt = batch["gt"].to(self.device, non_blocking=True)
-                with autocast(self.device, cfg.amp):
-                    pred = model(ms, lms, pan)
-                loss, terms = criterion(pred, gt)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                bs = gt.shape[0]
-                tot += float(loss.detach()) * bs
-                n_seen += bs
-                for k, v in terms.items():
-                    terms_sum[k] = terms_sum.get(k, 0.0) + v * bs
-                bar.update(step + 1, f"loss {tot / max(n_seen, 1):.5f}")
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            loss_mean = self._allreduce_mean(tot, n_seen)
-            terms_mean = {k: self._allreduce_mean(v, n_seen) for k, v in terms_sum.items()}
-            bar.close(f"loss {loss_mean:.5f}")
-            rec: dict[str, Any] = {"epoch": epoch + 1, "loss": loss_mean, "terms": terms_mean,
-                                   "lr": lr, "seconds": round(time.time() - t0, 2)}
-            do_eval = (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs
-            if self.dist.main:
-                if do_eval:
-                    ev = self.evaluate(sources, fr_cache)
-                    rec["eval"] = json_clean(ev)
-                    last_eval = rec["eval"]
-                history.append(rec)
-                self.log(f"epoch {epoch + 1}/{cfg.epochs} loss {loss_mean:.5f} "
-                         + " ".join(f"{k} {v:.5f}" for k, v in terms_mean.items())
-                         + f" lr {lr:.3g} ({rec['seconds']:.1f} s)")
-                if do_eval:
-                    self.log(f"evaluation after epoch {epoch + 1} ({rec['eval']['seconds']} s):\n"
-                             + format_eval(rec["eval"]))
-                    score = rec["eval"].get("score")
-                    if score is not None and score > best_score:
-                        best_score, best_epoch = score, epoch + 1
-                        sha = save_checkpoint(best_path, self.raw_model,
-                                              self._metadata(sources, epoch + 1, rec["eval"]))
-                        self.log(f"new best (mean {rec['eval']['score_split']} Q2N "
-                                 f"{score:.4f}) -> {best_path} sha256 {sha[:12]}")
-            save_latest = (do_eval or epoch + 1 >= end_epoch
-                           or (epoch + 1) % cfg.checkpoint_every == 0)
-            if self.dist.main and save_latest:
-                save_checkpoint(latest_path, self.raw_model,
-                                self._metadata(sources, epoch + 1, last_eval))
-                torch.save({"optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "epoch": epoch + 1,
-                            "best_score": None if best_score == -math.inf else best_score,
-                            "best_epoch": best_epoch,
-                            "history": json.dumps(json_clean(history))},
-                           state_path)
-                (self.out / "history.json").write_text(json.dumps(json_clean(history), indent=1))
-            if self.dist.main and (do_eval or epoch + 1 == end_epoch):
-                plot_curves(history, self.out / "curves.png")
-            self._barrier()
-            epoch += 1
-            if epoch == start_epoch + 1:
-                t_first = time.time()  # the first epoch (warm-up, allocation) is not typical
-            elif cfg.max_seconds is not None and epoch < end_epoch:
-                fit = self._epochs_within_budget(epoch, start_epoch, t_start, t_first)
-                if fit < end_epoch:
-                    # re-aimed at every epoch; logged when it moved by 10 % or more
-                    if logged_fit is None or fit < 0.9 * logged_fit:
-                        self.log(f"time budget {cfg.max_seconds:.0f} s: {fit} epochs instead "
-                                 f"of {epochs_planned} (the cosine schedule now ends there)")
-                        logged_fit = fit
-                    end_epoch = cfg.epochs = scheduler.T_max = fit
+        return optimizer, scheduler
+
+    def _train_epoch(self, model: torch.nn.Module, loader: DataLoader,
+                     wrapped: list[TrainTransform], optimizer: torch.optim.Optimizer,
+                     scheduler: Any, criterion: CompositeLoss, epoch: int,
+                     steps_per_epoch: int) -> dict[str, Any]:
+        """One epoch of optimisation; returns its history record (mean loss and loss
+        terms over all ranks, learning rate, seconds)."""
+        cfg = self.cfg
+        t0 = time.time()
+        if hasattr(self._sampler, "set_epoch"):
+            self._sampler.set_epoch(epoch)
+        for w in wrapped:
+            w.set_epoch(epoch)
+        model.train()
+        bar = ProgressBar(steps_per_epoch, f"epoch {epoch + 1}/{cfg.epochs}",
+                          enabled=cfg.progress and self.dist.main)
+        tot, n_seen = 0.0, 0
+        terms_sum: dict[str, float] = {}
+        for step, batch in enumerate(loader):
+            if step >= steps_per_epoch:
+                break
+            ms = None if batch["ms"] is None else batch["ms"].to(self.device, non_blocking=True)
+            lms = batch["lms"].to(self.device, non_blocking=True)
+            pan = batch["pan"].to(self.device, non_blocking=True)
+            gt = batch["gt"].to(self.device, non_blocking=True)
+            with autocast(self.device, cfg.amp):
+                pred = model(ms, lms, pan)
+            loss, terms = criterion(pred, gt)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bs = gt.shape[0]
+            tot += float(loss.detach()) * bs
+            n_seen += bs
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + v * bs
+            bar.update(step + 1, f"loss {tot / max(n_seen, 1):.5f}")
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        loss_mean = self._allreduce_mean(tot, n_seen)
+        terms_mean = {k: self._allreduce_mean(v, n_seen) for k, v in terms_sum.items()}
+        bar.close(f"loss {loss_mean:.5f}")
+        return {"epoch": epoch + 1, "loss": loss_mean, "terms": terms_mean,
+                "lr": lr, "seconds": round(time.time() - t0, 2)}
+
+    def _record_epoch(self, run: "_Run", rec: dict[str, Any], do_eval: bool,
+                      sources: list[DataSource], fr_cache: dict[str, FrScene]) -> None:
+        """Rank 0: evaluate when due, append to the history, log, keep the best model."""
+        cfg, epoch = self.cfg, rec["epoch"]
+        if do_eval:
+            ev = self.evaluate(sources, fr_cache)
+            rec["eval"] = json_clean(ev)
+            run.last_eval = rec["eval"]
+        run.history.append(rec)
+        self.log(f"epoch {epoch}/{cfg.epochs} loss {rec['loss']:.5f} "
+                 + " ".join(f"{k} {v:.5f}" for k, v in rec["terms"].items())
+                 + f" lr {rec['lr']:.3g} ({rec['seconds']:.1f} s)")
+        if not do_eval:
+            return
+        self.log(f"evaluation after epoch {epoch} ({rec['eval']['seconds']} s):\n"
+                 + format_eval(rec["eval"]))
+        score = rec["eval"].get("score")
+        if score is not None and score > run.best_score:
+            run.best_score, run.best_epoch = score, epoch
+            sha = save_checkpoint(run.best_path, self.raw_model,
+                                  self._metadata(sources, epoch, rec["eval"]))
+            self.log(f"new best (mean {rec['eval']['score_split']} Q2N "
+                     f"{score:.4f}) -> {run.best_path} sha256 {sha[:12]}")
+
+    def _save_latest(self, run: "_Run", epochs_done: int, sources: list[DataSource],
+                     optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        """Rank 0: ``latest.ckpt``, ``training_state.pt`` (for resume), ``history.json``."""
+        save_checkpoint(run.latest_path, self.raw_model,
+                        self._metadata(sources, epochs_done, run.last_eval))
+        torch.save({"optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epochs_done,
+                    "best_score": None if run.best_score == -math.inf else run.best_score,
+                    "best_epoch": run.best_epoch,
+                    "history": json.dumps(json_clean(run.history))},
+                   run.state_path)
+        (self.out / "history.json").write_text(json.dumps(json_clean(run.history), indent=1))
+
+    def _apply_time_budget(self, run: "_Run", epoch: int, scheduler: Any) -> None:
+        """After ``epoch`` epochs: cut the run (and the cosine schedule) to what fits in
+        ``max_seconds``, from the mean epoch time after the first."""
+        cfg = self.cfg
+        if epoch == run.start_epoch + 1:
+            run.t_first = time.time()  # the first epoch (warm-up, allocation) is not typical
+        elif cfg.max_seconds is not None and epoch < run.end_epoch:
+            fit = self._epochs_within_budget(epoch, run.start_epoch, run.t_start, run.t_first)
+            if fit < run.end_epoch:
+                # re-aimed at every epoch; logged when it moved by 10 % or more
+                if run.logged_fit is None or fit < 0.9 * run.logged_fit:
+                    self.log(f"time budget {cfg.max_seconds:.0f} s: {fit} epochs instead "
+                             f"of {run.epochs_planned} (the cosine schedule now ends there)")
+                    run.logged_fit = fit
+                run.end_epoch = cfg.epochs = scheduler.T_max = fit
+
+    def _result(self, run: "_Run") -> dict[str, Any]:
+        """The summary :meth:`train` returns (and rank 0 logs)."""
+        cfg = self.cfg
         result = {
-            "out_dir": str(self.out), "epochs": cfg.epochs, "epochs_planned": epochs_planned,
-            "epochs_done": end_epoch,
-            "best": str(best_path) if best_path.exists() else None,
-            "best_epoch": best_epoch,
-            "best_score": None if best_score == -math.inf else best_score,
-            "latest": str(latest_path), "history": history,
-            "final_eval": last_eval,
+            "out_dir": str(self.out), "epochs": cfg.epochs,
+            "epochs_planned": run.epochs_planned, "epochs_done": run.end_epoch,
+            "best": str(run.best_path) if run.best_path.exists() else None,
+            "best_epoch": run.best_epoch,
+            "best_score": None if run.best_score == -math.inf else run.best_score,
+            "latest": str(run.latest_path), "history": run.history,
+            "final_eval": run.last_eval,
         }
         if self.dist.main:
-            if end_epoch < cfg.epochs:
-                self.log(f"stopped after epoch {end_epoch} of {cfg.epochs} (stop_after); "
+            if run.end_epoch < cfg.epochs:
+                self.log(f"stopped after epoch {run.end_epoch} of {cfg.epochs} (stop_after); "
                          "continue with resume")
-            self.log(f"done: best epoch {best_epoch} (score {result['best_score']}), "
+            self.log(f"done: best epoch {run.best_epoch} (score {result['best_score']}), "
                      f"outputs in {self.out}")
         return result
 

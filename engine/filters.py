@@ -177,7 +177,7 @@ def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     return np.where(ax <= 1.0, near, np.where(ax < 2.0, far, 0.0))
 
 
-def _resample_axis(x: np.ndarray, axis: int, positions: np.ndarray, scale: float,
+def resample_axis(x: np.ndarray, axis: int, positions: np.ndarray, scale: float,
                    border: Literal["symmetric", "replicate"]) -> np.ndarray:
     """Keys-cubic resampling of ``x`` along ``axis`` at fractional source ``positions``.
 
@@ -216,7 +216,7 @@ def imresize_bicubic(img: np.ndarray, scale: float) -> np.ndarray:
         n_in = arr.shape[axis]
         n_out = int(np.ceil(n_in * scale - 1e-9))
         pos = (np.arange(n_out) + 0.5) / scale - 0.5
-        arr = _resample_axis(arr, axis, pos, scale, "symmetric")
+        arr = resample_axis(arr, axis, pos, scale, "symmetric")
     return arr
 
 

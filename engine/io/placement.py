@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InputError
-from ..filters import _resample_axis, interp23tap, shift_axis
+from ..filters import resample_axis, interp23tap, shift_axis
 from .grid import Alignment
 
 Method = Literal["interp23tap", "bicubic"]
@@ -158,8 +158,8 @@ def _bicubic_place(block: np.ndarray, l0: int, off_y: float, off_x: float, ratio
     pos_x = _axis_map(W, 0, off_x, ratio)
     out = np.empty((block.shape[0], n_rows, W))
     for b in range(block.shape[0]):  # one band at a time bounds the gathered copies
-        arr = _resample_axis(block[b], -2, pos_y, float(ratio), "symmetric")
-        out[b] = _resample_axis(arr, -1, pos_x, float(ratio), "symmetric")
+        arr = resample_axis(block[b], -2, pos_y, float(ratio), "symmetric")
+        out[b] = resample_axis(arr, -1, pos_x, float(ratio), "symmetric")
     return out
 
 

@@ -207,10 +207,10 @@ def test_row_blocks_equal_whole_image(method):
 @pytest.mark.parametrize("shift", [0.1, 0.25, 0.5, 0.75, 2.3, -1.6])
 def test_fast_shift_equals_general_keys_resampling(shift):
     """filters.shift_axis (one 4-tap correlation) == the gathered Keys resampler at i+shift."""
-    from engine.filters import _resample_axis, shift_axis
+    from engine.filters import resample_axis, shift_axis
     a = np.random.default_rng(3).random((2, 30, 40))
     for axis in (1, 2):
         positions = np.arange(a.shape[axis]) + shift
         np.testing.assert_allclose(shift_axis(a, axis, shift),
-                                   _resample_axis(a, axis, positions, 1.0, "replicate"),
+                                   resample_axis(a, axis, positions, 1.0, "replicate"),
                                    rtol=0, atol=1e-13)

@@ -1,6 +1,7 @@
 """Tiled vs whole-image PanTiny inference on real scenes: how big are the seams?
 
-PanTiny's channel attention pools statistics over the whole input tile (Restormer's MDTA, Zamir et al., CVPR 2022), so
+PanTiny's channel attention pools statistics over the whole input tile (Restormer's MDTA,
+Zamir et al., CVPR 2022), so
 tiled output never equals whole-image output exactly.  This study measures, on crops of
 real scenes from ``/work/shared/data`` (wv3-shanghai, wv2-sydney, wv3-dos-float), the
 absolute difference between tiled and whole-image output in scaled units (MS / its

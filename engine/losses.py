@@ -1,4 +1,5 @@
-"""Training losses: PanTiny's composite objective (arXiv 2507.15059, and its published configuration).
+"""Training losses: PanTiny's composite objective (arXiv 2507.15059 and its published
+configuration).
 
 ``L = w_l1 * L1 + w_ssim * (1 - SSIM) + w_focal * focal`` with the published weights
 (1.5, 4.0, 1.5); any term with weight 0 is skipped (not even computed).

@@ -1,4 +1,5 @@
-"""Classical pan-sharpening methods (Vivone et al., IEEE TGRS 2015 and IEEE GRSM 2021), in two steps each:
+"""Classical pan-sharpening methods (Vivone et al., IEEE TGRS 2015 and IEEE GRSM 2021), in
+two steps each:
 
 * ``estimate``: global parameters from moments accumulated over valid pixels
   (:class:`.stats.FusionStatistics`, block-wise, exact whatever the blocking);

@@ -11,7 +11,8 @@ Tiling (the tile grid depends only on the image size, ``tile_size`` and ``overla
 never on the batch size or on how rows are streamed):
 
 * Tiles are always full size ``tile_size`` x ``tile_size``: PanTiny's channel attention
-  pools over the whole tile (Restormer's MDTA, Zamir et al., CVPR 2022), so a smaller edge tile would change the result.
+  pools over the whole tile (Restormer's MDTA, Zamir et al., CVPR 2022), so a smaller
+  edge tile would change the result.
   Tile ``k`` starts at ``k * (tile_size - overlap)``; the last tile along an axis is moved
   back to end exactly at the image edge (it then overlaps its neighbour by more than
   ``overlap``).  Only an image smaller than one tile is padded, by reflection, and the

@@ -118,7 +118,8 @@ class TransformerBlock(nn.Module):
 
 
 def transformer_block_params(channels: int, heads: int, ffn_factor: float = 2.0) -> int:
-    """Closed-form parameter count of one :class:`TransformerBlock` (the arithmetic of arXiv 2507.15059's layer table)."""
+    """Closed-form parameter count of one :class:`TransformerBlock` (the arithmetic of the
+    layer table of arXiv 2507.15059)."""
     c, h = channels, int(channels * ffn_factor)
     mdta = 3 * c * c + 27 * c + c * c + heads
     gdfn = 2 * h * c + 18 * h + h * c

@@ -347,8 +347,8 @@ class TifFolderDataset(Dataset):
     ``<root>/pan/<n>.tif`` (128 x 128, 8 bit); e.g. ``root = WV2_data/train128``.
 
     The LR MS is made on the fly as in the PanTiny/Pan-Mamba loader (the code published
-    with arXiv 2507.15059): ``ms`` = Pillow bicubic x1/``ratio`` of the GT (antialiased: the kernel widens
-    with the shrink factor), ``lms`` = Pillow bicubic x``ratio`` of ``ms``.
+    with arXiv 2507.15059): ``ms`` = Pillow bicubic x1/``ratio`` of the GT (antialiased:
+    the kernel widens with the shrink factor), ``lms`` = Pillow bicubic x``ratio`` of ``ms``.
     ``resize='pillow'`` (default) reproduces Pillow's arithmetic exactly
     (:func:`pillow_bicubic_resize`: 22-bit fixed-point weights, horizontal pass first,
     8-bit rounding after each pass, window clipped and renormalised at the borders), so

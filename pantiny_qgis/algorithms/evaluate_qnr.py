@@ -75,8 +75,9 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
         PanTinyAlgorithm.PAN: "the panchromatic raster it was made from (one band).",
         PanTinyAlgorithm.MS: "the multispectral raster it was made from (the same bands as FUSED).",
         PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains used by D_LAMBDA_K.",
-        PanTinyAlgorithm.BLOCK_SIZE: "block size of the Q indices in PAN pixels (default 32); a multiple of "
-                      "the ratio.",
+        PanTinyAlgorithm.BLOCK_SIZE:
+            "block size of the Q indices in PAN pixels (default 32); a multiple of "
+            "the ratio.",
         PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",
         **{key: f"(output) {label}." for key, label in QNR_OUTPUTS.items()},
     }

@@ -59,8 +59,9 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
     parameter_help = {
         PanTinyAlgorithm.PAN: "the panchromatic raster (one band) at full resolution.",
         PanTinyAlgorithm.MS: "the multispectral raster at full resolution.",
-        PanTinyAlgorithm.METHOD: "the classical fusion method to evaluate (EXP, Brovey, GSA, MTF-GLP-HPM, "
-                  "MTF-GLP).",
+        PanTinyAlgorithm.METHOD:
+            "the classical fusion method to evaluate (EXP, Brovey, GSA, MTF-GLP-HPM, "
+            "MTF-GLP).",
         PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains of the degradation filters.",
         PanTinyAlgorithm.BLOCK_SIZE: "block size of Q2n and window of Q in pixels (default 32).",
         PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",

@@ -66,7 +66,8 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
     )
     parameter_help = {
         PanTinyAlgorithm.PAN: "the panchromatic raster, exactly one band.",
-        PanTinyAlgorithm.MS: "the multispectral raster at an integer multiple of the PAN pixel size.",
+        PanTinyAlgorithm.MS:
+            "the multispectral raster at an integer multiple of the PAN pixel size.",
         MODEL: "the bundled model to use (the default model is trained on WorldView-3, "
                  "WorldView-2, QuickBird and Landsat 8 with 4 bands: blue, green, red, "
                  "near-infrared; each model's card is in resources/models/).",
@@ -81,8 +82,9 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
                      "display level); on the CPU fp32 is always used.",
         TILE_SIZE: f"(advanced) tile edge in PAN pixels (default {DEFAULT_TILE_SIZE}).",
         OVERLAP: f"(advanced) overlap between tiles in PAN pixels (default {DEFAULT_OVERLAP}).",
-        PanTinyAlgorithm.CREATION_OPTIONS: "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
-                            "gives a tiled, DEFLATE-compressed GeoTIFF.",
+        PanTinyAlgorithm.CREATION_OPTIONS:
+            "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
+            "gives a tiled, DEFLATE-compressed GeoTIFF.",
         PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif), in the MS data type.",
         DEVICE_USED: "(output) the device the model ran on, e.g. 'cpu' or 'cuda:0'.",
     }
@@ -161,4 +163,5 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             creation_options=self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
             or None, feedback=EngineFeedback(feedback)))
-        return {self.OUTPUT: str(result[self.OUTPUT]), self.DEVICE_USED: str(result[self.DEVICE_USED])}
+        return {self.OUTPUT: str(result[self.OUTPUT]),
+                self.DEVICE_USED: str(result[self.DEVICE_USED])}

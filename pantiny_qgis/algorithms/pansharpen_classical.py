@@ -56,16 +56,20 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
     )
     parameter_help = {
         PanTinyAlgorithm.PAN: "the panchromatic raster, exactly one band.",
-        PanTinyAlgorithm.MS: "the multispectral raster, any number of bands, at an integer multiple of the PAN "
-              "pixel size.",
-        PanTinyAlgorithm.METHOD: "the fusion method: EXP, Brovey, GSA, MTF-GLP-HPM (default) or MTF-GLP.",
-        PanTinyAlgorithm.SENSOR: "the satellite, which sets the MTF gains of the filters (WorldView-3, "
-                  "WorldView-2, QuickBird, IKONOS, GeoEye-1, Pleiades; GaoFen-2, Landsat 8 and "
-                  "Generic use generic gains 0.30, PAN 0.15).",
+        PanTinyAlgorithm.MS:
+            "the multispectral raster, any number of bands, at an integer multiple of the PAN "
+            "pixel size.",
+        PanTinyAlgorithm.METHOD:
+            "the fusion method: EXP, Brovey, GSA, MTF-GLP-HPM (default) or MTF-GLP.",
+        PanTinyAlgorithm.SENSOR:
+            "the satellite, which sets the MTF gains of the filters (WorldView-3, "
+            "WorldView-2, QuickBird, IKONOS, GeoEye-1, Pleiades; GaoFen-2, Landsat 8 and "
+            "Generic use generic gains 0.30, PAN 0.15).",
         DATA_TYPE: "(advanced) the output data type; default the MS data type. Integer "
                      "outputs are rounded and clipped to the type's range.",
-        PanTinyAlgorithm.CREATION_OPTIONS: "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
-                            "gives a tiled, DEFLATE-compressed GeoTIFF.",
+        PanTinyAlgorithm.CREATION_OPTIONS:
+            "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
+            "gives a tiled, DEFLATE-compressed GeoTIFF.",
         PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif).",
     }
 

@@ -56,7 +56,7 @@ from engine.inference.predictor import TiledPredictor  # noqa: E402
 from engine.inference.tiling import blend_radius, plan_axis, seam_positions  # noqa: E402
 from engine.models import build_model  # noqa: E402
 from engine.io.placement import ms_to_pan_grid  # noqa: E402
-from engine.inference.scaling import PERCENTILE99, Scaling  # noqa: E402
+from engine.inference.scaling import PERCENTILE99  # noqa: E402
 from engine.sensors import get_sensor  # noqa: E402
 from engine.wald import wald_pair  # noqa: E402
 

@@ -142,6 +142,18 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
                 "'Rearrange bands' or gdal_translate -b N)")
         return layer.source()
 
+    def check_no_overwrite(self, outputs: dict, inputs: dict) -> None:
+        """Stop before computing when an output (or report) path is an input file or one of
+        its sidecars (links, ``..``, letter case resolved): the input would be destroyed; or
+        when an output cannot be written at all."""
+        from ..engine.errors import EngineError
+        from ..engine.io.paths import check_outputs_distinct
+
+        try:
+            check_outputs_distinct(outputs, inputs)
+        except EngineError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
     def run_engine(self, call: Callable[[], Any]) -> Any:
         """Run an engine call; engine errors become QgsProcessingException with the same text."""
         from ..engine.errors import EngineError

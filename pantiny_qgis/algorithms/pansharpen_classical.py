@@ -105,6 +105,7 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
         dtype = self.parameterAsEnumString(parameters, self.DATA_TYPE, context)
         options = self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        self.check_no_overwrite({self.OUTPUT: output}, {self.PAN: pan, self.MS: ms})
         result = self.run_engine(lambda: pansharpen_classical_raster(
             pan, ms, output, method=method, sensor=sensor,
             out_dtype=None if dtype == DATA_TYPE_OPTIONS[0] else dtype,

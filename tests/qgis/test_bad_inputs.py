@@ -1,0 +1,223 @@
+"""Catalogue of bad and odd inputs across the four algorithms, run as users run them.
+
+Every case runs ``processing.run`` in-process on small generated rasters and asserts
+the message (what is wrong, what to do), that no input file changed (SHA-256 of every
+file in the input folder before and after) and that no partial output remains.  A few
+cases go through ``qgis_process`` and one terminates it with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from osgeo import gdal, osr
+
+GT_PAN = (500000.0, 1.0, 0.0, 4000000.0, 0.0, -1.0)
+GT_MS = (500000.0, 4.0, 0.0, 4000000.0, 0.0, -4.0)
+QNR_KEYS = {"D_LAMBDA", "D_S", "QNR", "D_LAMBDA_K", "D_S_TOOLBOX", "HQNR", "D_RHO"}
+
+
+def _write(path: Path, array: np.ndarray, gt=GT_PAN, epsg: int | None = 32633,
+           gdal_type=gdal.GDT_UInt16, nodata: float | None = None, driver: str = "GTiff") -> str:
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    ds = gdal.GetDriverByName(driver).Create(str(path), array.shape[2], array.shape[1],
+                                             array.shape[0], gdal_type)
+    if gt is not None:
+        ds.SetGeoTransform(gt)
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    for b in range(array.shape[0]):
+        band = ds.GetRasterBand(b + 1)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        band.WriteArray(array[b])
+    ds = None
+    return str(path)
+
+
+def _scene(rng: np.random.Generator, bands: int = 4, size: int = 64, ratio: int = 4):
+    """A smooth PAN (size x size) and an MS (bands x size/ratio x size/ratio) of one scene."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = 400 + 200 * np.sin(6 * xx) * np.cos(5 * yy) + 20 * rng.random((size, size))
+    pan = base
+    lr = base.reshape(size // ratio, ratio, size // ratio, ratio).mean(axis=(1, 3))
+    ms = np.stack([lr * (0.8 + 0.1 * b) + 5 * b for b in range(bands)])
+    return pan, ms
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """The input folder: small generated rasters (read-only for the cases)."""
+    d = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(7)
+    pan, ms = _scene(rng)
+    _write(d / "pan.tif", pan)
+    _write(d / "ms.tif", ms, GT_MS)
+    _, ms8 = _scene(rng, bands=8)
+    _write(d / "ms8.tif", ms8, GT_MS)
+    _write(d / "pan3.tif", np.stack([pan] * 3))
+    _write(d / "fused.tif", np.repeat(np.repeat(ms, 4, 1), 4, 2))
+    _write(d / "fused_utm34.tif", np.repeat(np.repeat(ms, 4, 1), 4, 2), epsg=32634)
+    _write(d / "fused3.tif", np.repeat(np.repeat(ms[:3], 4, 1), 4, 2))
+    _write(d / "ms_utm34.tif", ms, GT_MS, epsg=32634)
+    _write(d / "ms_far.tif", ms, (600000.0, 4.0, 0.0, 4000000.0, 0.0, -4.0))
+    _write(d / "ms_ratio43.tif", ms, (500000.0, 4.3, 0.0, 4000000.0, 0.0, -4.3))
+    _write(d / "ms_ratio1.tif", pan[None].repeat(4, 0), GT_PAN)
+    _write(d / "ms_rotated.tif", ms, (500000.0, 4.0, 0.5, 4000000.0, 0.5, -4.0))
+    # ENVI pair without extension + .hdr, as delivered by some vendors
+    _write(d / "ms_envi", ms, GT_MS, driver="ENVI")
+    (d / "notes.txt").write_text("not a raster\n")
+    os.symlink(d / "ms.tif", d / "ms_link.tif")
+    return d
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _leftovers(*folders: Path) -> list[str]:
+    return [p.name for f in folders if f.is_dir() for p in f.iterdir()
+            if "partial" in p.name or p.name.startswith(".report.")]
+
+
+def _run(alg: str, params: dict, feedback=None) -> dict:
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+    return processing.run(f"pantiny:{alg}", params, context=QgsProcessingContext(),
+                          feedback=feedback or QgsProcessingFeedback())
+
+
+class _Log:
+    """A QgsProcessingFeedback that keeps every message."""
+
+    def __new__(cls):
+        from qgis.core import QgsProcessingFeedback
+
+        class Log(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.lines: list[str] = []
+
+            def pushInfo(self, text):  # noqa: N802
+                self.lines.append(text)
+
+            def pushWarning(self, text):  # noqa: N802
+                self.lines.append("WARNING " + text)
+
+            def reportError(self, text, fatalError=False):  # noqa: N802
+                self.lines.append("ERROR " + text)
+
+            @property
+            def text(self) -> str:
+                return "\n".join(self.lines)
+
+        return Log()
+
+
+@dataclass
+class Case:
+    """One bad (or odd) input: algorithm, parameters (from the input and output folders),
+    the message expected (regex), or a check of the result when it must succeed."""
+
+    id: str
+    alg: str
+    params: Callable[[Path, Path], dict]
+    message: str | None = None
+    check: Callable[[dict, str, Path], None] | None = None
+    outputs: tuple[str, ...] = field(default=())
+
+
+def _pan_ms(d: Path, o: Path, ms: str = "ms.tif", **extra) -> dict:
+    return {"PAN": str(d / "pan.tif"), "MS": str(d / ms), **extra}
+
+
+def _classical(d, o, **extra):
+    return {**_pan_ms(d, o), "METHOD": "MTF-GLP-HPM", "OUTPUT": str(o / "out.tif"), **extra}
+
+
+def _deep(d, o, **extra):
+    return {**_pan_ms(d, o), "OUTPUT": str(o / "out.tif"), "DEVICE": "cpu", **extra}
+
+
+def _qnr(d, o, **extra):
+    return {"FUSED": str(d / "fused.tif"), **_pan_ms(d, o), **extra}
+
+
+def _reduced(d, o, **extra):
+    return {**_pan_ms(d, o), "METHOD": "GSA", **extra}
+
+
+OVERWRITE = r"would overwrite (the input|a sidecar file).*Choose another file name"
+
+CASES: list[Case] = [
+    # -- 1. never overwrite an input ------------------------------------------------------
+    Case("classical-output-is-pan", "pansharpen_classical",
+         lambda d, o: _classical(d, o, OUTPUT=str(d / "pan.tif")), OVERWRITE + ".*OUTPUT"),
+    Case("classical-output-is-ms-dotdot", "pansharpen_classical",
+         lambda d, o: _classical(d, o, OUTPUT=f"{o}/../../{d.name}/./ms.tif"),
+         r"OUTPUT .* would overwrite the input MS"),
+    Case("classical-output-is-ms-symlink", "pansharpen_classical",
+         lambda d, o: _classical(d, o, OUTPUT=str(d / "ms_link.tif")),
+         r"would overwrite the input MS"),
+    Case("classical-output-is-envi-header", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "ms_envi"), OUTPUT=str(d / "ms_envi.hdr")),
+         r"would overwrite a sidecar file \(.*ms_envi\.hdr\) of the input MS"),
+    Case("deep-output-is-ms", "pansharpen",
+         lambda d, o: _deep(d, o, OUTPUT=str(d / "ms.tif")), r"would overwrite the input MS"),
+    Case("deep-output-is-pan-dot", "pansharpen",
+         lambda d, o: _deep(d, o, OUTPUT=f"{d}/./pan.tif"), r"would overwrite the input PAN"),
+    Case("qnr-report-is-fused", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, REPORT=str(d / "fused.tif")),
+         r"REPORT .* would overwrite the input FUSED"),
+    Case("qnr-report-is-ms", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, REPORT=f"{d}/../{d.name}/ms.tif"),
+         r"REPORT .* would overwrite the input MS"),
+    Case("reduced-report-is-pan", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, REPORT=str(d / "pan.tif")),
+         r"REPORT .* would overwrite the input PAN"),
+    Case("reduced-report-folder-missing", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, REPORT=str(o / "missing" / "r.json")),
+         r"REPORT .* the folder .* does not exist"),
+    Case("reduced-report-is-a-folder", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, REPORT=str(o)), r"REPORT .* is a folder"),
+    Case("qnr-report-under-a-file", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, REPORT=str(d / "notes.txt" / "r.html")),
+         r"REPORT .* the folder .*notes.txt does not exist"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(provider, data, tmp_path, case):
+    from qgis.core import QgsProcessingException
+
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _hashes(data)
+    params = case.params(data, out)
+    log = _Log()
+    if case.message is not None:
+        with pytest.raises(QgsProcessingException, match=case.message):
+            _run(case.alg, params, log)
+        assert not (out / "out.tif").exists()
+    else:
+        result = _run(case.alg, params, log)
+        assert case.check is not None
+        case.check(result, log.text, out)
+    assert _hashes(data) == before
+    assert _leftovers(data, out) == []

@@ -154,7 +154,9 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         if not checkpoint:
             model_id = self.parameterAsEnumString(parameters, self.MODEL, context)
             checkpoint = self.run_engine(lambda: model_path(model_id))
-        bands = self.parameterAsInts(parameters, self.BANDS, context) or None
+        bands = self.band_numbers(parameters, self.BANDS, context,
+                                  self.parameterAsRasterLayer(parameters, self.MS, context)
+                                  .bandCount())
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         self.check_no_overwrite({self.OUTPUT: output},
                                 {self.PAN: pan, self.MS: ms, self.MODEL_FILE: checkpoint})

@@ -81,13 +81,50 @@ def data(tmp_path_factory) -> Path:
     # ENVI pair without extension + .hdr, as delivered by some vendors
     _write(d / "ms_envi", ms, GT_MS, driver="ENVI")
     (d / "notes.txt").write_text("not a raster\n")
+    (d / "junk.ckpt").write_text("not a checkpoint\n")
+    _absurd_checkpoint(d / "absurd.ckpt")
     os.symlink(d / "ms.tif", d / "ms_link.tif")
     return d
 
 
+def _absurd_checkpoint(path: Path) -> None:
+    """A hash-valid checkpoint of the bundled model whose metadata claims width 10**7."""
+    from engine.weights.checkpoint import load_checkpoint, save_checkpoint
+    from engine.weights.model_zoo import default_model_id, model_path
+
+    ckpt = load_checkpoint(model_path(default_model_id()))
+    meta = {k: v for k, v in ckpt.metadata.items()
+            if k not in ("format_version", "created", "engine_version")}
+    meta["hparams"] = {**meta["hparams"], "width": 10**7}
+    save_checkpoint(path, ckpt.state_dict, meta)
+
+
+def _on_pan_grid(bands: int) -> Callable[[dict, str, Path], None]:
+    def check(result: dict, log: str, out: Path) -> None:
+        ds = gdal.Open(result["OUTPUT"])
+        assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (64, 64, bands)
+        assert ds.GetGeoTransform() == GT_PAN
+        data = ds.ReadAsArray().astype(float)
+        assert np.isfinite(data).all() and data.std() > 0
+    return check
+
+
+def _logs(pattern: str, then: Callable | None = None) -> Callable[[dict, str, Path], None]:
+    def check(result: dict, log: str, out: Path) -> None:
+        import re
+
+        assert re.search(pattern, log), log
+        if then is not None:
+            then(result, log, out)
+    return check
+
+
 def _hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file, except the ``.aux.xml`` statistics caches that QGIS itself
+    writes beside any raster it loads as a layer (its default contrast stretch computes a
+    histogram that GDAL keeps in a PAM sidecar; QGIS's own algorithms do the same)."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file()}
+            for p in sorted(folder.iterdir()) if p.is_file() and not p.name.endswith(".aux.xml")}
 
 
 def _leftovers(*folders: Path) -> list[str]:
@@ -199,6 +236,45 @@ CASES: list[Case] = [
     Case("qnr-report-under-a-file", "evaluate_qnr",
          lambda d, o: _qnr(d, o, REPORT=str(d / "notes.txt" / "r.html")),
          r"REPORT .* the folder .*notes.txt does not exist"),
+    # -- 2. parameters ------------------------------------------------------------------
+    Case("deep-bands-commas-reordered", "pansharpen",
+         lambda d, o: _deep(d, o, BANDS="4,3,2,1"),
+         check=_logs(r"MS band 4 -> \w+, MS band 3 -> \w+, MS band 2", _on_pan_grid(4))),
+    Case("deep-bands-semicolons", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms8.tif"), BANDS="2;3;5;7"),
+         check=_logs(r"MS band 2 -> \w+, MS band 3 -> \w+, MS band 5", _on_pan_grid(4))),
+    Case("deep-bands-list-of-strings", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms8.tif"), BANDS=["2", "3", " 5", "7"]),
+         check=_logs(r"MS band 7 -> ", _on_pan_grid(4))),
+    Case("deep-bands-not-a-number", "pansharpen",
+         lambda d, o: _deep(d, o, BANDS="2,x,5,7"), r"BANDS: 'x' is not a band number"),
+    Case("deep-bands-duplicate", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms8.tif"), BANDS="2,3,3,7"),
+         r"BANDS: band 3 is given twice"),
+    Case("deep-bands-out-of-range", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms8.tif"), BANDS="2 3 5 9"),
+         r"BANDS: band 9 does not exist: the MS has 8 band\(s\), numbered 1 to 8"),
+    Case("deep-bands-zero", "pansharpen",
+         lambda d, o: _deep(d, o, BANDS="0,1,2,3"), r"band 0 does not exist: band numbers start"),
+    Case("deep-bands-too-few", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms8.tif"), BANDS="2,3"),
+         r"2 MS band\(s\) given \(2, 3\) but the model expects 4"),
+    Case("deep-tile-size-too-large", "pansharpen",
+         lambda d, o: _deep(d, o, TILE_SIZE=5000),
+         r"TILE_SIZE must be a whole number from 64 to 4096, got 5000"),
+    Case("deep-tile-size-not-a-number", "pansharpen",
+         lambda d, o: _deep(d, o, TILE_SIZE="big"), r"TILE_SIZE must be a whole number .*'big'"),
+    Case("deep-overlap-too-large-for-tile", "pansharpen",
+         lambda d, o: _deep(d, o, TILE_SIZE=64, OVERLAP=32), r"larger than twice the overlap"),
+    Case("deep-checkpoint-absurd-hparams", "pansharpen",
+         lambda d, o: _deep(d, o, MODEL_FILE=str(d / "absurd.ckpt")),
+         r"hyper-parameter width=10000000, which cannot match its stored tensors"),
+    Case("deep-checkpoint-not-a-checkpoint", "pansharpen",
+         lambda d, o: _deep(d, o, MODEL_FILE=str(d / "junk.ckpt")), r"checkpoint"),
+    Case("qnr-block-size-too-small", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, BLOCK_SIZE=4), r"BLOCK_SIZE must be a whole number from 8 to 512"),
+    Case("reduced-block-size-fraction", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, BLOCK_SIZE=32.5), r"BLOCK_SIZE must be a whole number .*32.5"),
 ]
 
 

@@ -18,10 +18,18 @@ from .. import __version__
 from ..feedback import Feedback, NullFeedback
 from . import get_method
 from .streaming import fuse_strips
-from ..io.pair import check_pair, default_nodata, first_nodata
+from ..io.pair import (check_pair, default_nodata, first_nodata, report_clipping,
+                       report_infinite)
 from ..io.raster_io import RasterReader, RasterWriter
 from ..io.windows import rows_window
 from ..sensors import Sensor, get_sensor
+
+
+def _numpy_type(name: Any) -> Any:
+    """A GDAL type name ('Byte', 'UInt16', ...) or numpy dtype as a numpy dtype; GDAL's
+    'Byte' is unsigned (numpy's 'byte' would be int8)."""
+    text = str(name).lower()
+    return np.uint8 if text == "byte" else text
 
 
 def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, method: str,
@@ -44,7 +52,7 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
         pan_i, ms_i = pan_r.info, ms_r.info
         alignment = check_pair(pan_i, ms_i)
         gnyq = sensor.gnyq(ms_i.band_count)
-        out_t = np.dtype(ms_i.dtype if out_dtype is None else str(out_dtype).lower())
+        out_t = np.dtype(ms_i.dtype if out_dtype is None else _numpy_type(out_dtype))
         bands = list(range(1, ms_i.band_count + 1))
         if nodata is None:
             nodata = first_nodata(ms_i.nodata, bands)
@@ -76,6 +84,8 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
                 write=lambda r0, block: writer.write(0, r0, block),
                 ms_gnyq=gnyq, pan_gnyq=sensor.pan_gnyq, strip_rows=strip_rows,
                 is_canceled=fb.is_canceled, progress=lambda f: fb.set_progress(100.0 * f))
+        report_infinite(fb, pan_r, ms_r)
+        report_clipping(fb, writer)
     seconds = time.perf_counter() - t0
     fb.info(f"written {output_path} in {seconds:.1f} s")
     return {"OUTPUT": output_path, "SECONDS": seconds, "RATIO": alignment.ratio}

@@ -148,6 +148,8 @@ class TiledPredictor:
     ``dtype='bf16'`` uses bfloat16 autocast on CUDA only; on CPU it falls back to fp32
     (see :attr:`messages`).  In fp32 mode TF32 is disabled so that fp32 means fp32.
     ``blend``: 'cut' or 'linear' stitching (None: :data:`DEFAULT_BLEND`).
+    ``clip_min``: lower clip of the output (scaled units; default 0, None: no clip, for
+    signed data whose negative values are real).
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class TiledPredictor:
         dtype: str = "fp32",
         ratio: int = 4,
         blend: str | None = None,
+        clip_min: float | None = 0.0,
     ) -> None:
         blend = DEFAULT_BLEND if blend is None else blend
         if blend not in BLENDS:
@@ -186,6 +189,8 @@ class TiledPredictor:
         self.blend = blend
         self.batch_size = int(batch_size)
         self.ratio = int(ratio)
+        #: Lower clip of the output in scaled units (None: no clip, for signed data).
+        self.clip_min = clip_min
         self.messages: list[str] = []
         if dtype == "bf16" and self.device.type != "cuda":
             self.messages.append("bf16 autocast is only used on CUDA; running fp32 on the CPU")
@@ -355,7 +360,8 @@ class TiledPredictor:
                 f"the GPU ran out of memory with tiles of {self.tile_size} px in batches of "
                 f"{self.batch_size}; reduce the batch size or the tile size, or use the CPU"
             ) from exc
-        return out.float().clamp_(min=0.0)
+        out = out.float()
+        return out if self.clip_min is None else out.clamp_(min=float(self.clip_min))
 
     def _run_strip(
         self,

@@ -81,3 +81,23 @@ def block_aligned_windows(alignment: Alignment, pan_size: tuple[int, int],
     ms_win = Window(jx0, jy0, jx1 - jx0, jy1 - jy0)
     pan_win = Window(ox + r * jx0, oy + r * jy0, r * ms_win.width, r * ms_win.height)
     return pan_win, ms_win, residual
+
+
+def report_infinite(feedback, *readers) -> None:
+    """Warn about the +-inf values the readers met (they were read as nodata)."""
+    for reader in readers:
+        count = reader.infinite_count
+        if count:
+            feedback.warning(
+                f"the {reader.name} raster has {count} +-inf value(s): they were treated as "
+                "nodata (left out of every statistic, nodata in the output)")
+
+
+def report_clipping(feedback, writer) -> None:
+    """Say how many output values did not fit the integer output type and were clipped."""
+    if writer.clipped_count:
+        low = writer.clipped_low
+        feedback.warning(
+            f"{writer.clipped_count} output value(s) fell outside the range of the {writer.dtype} "
+            f"output ({low} below its minimum) and were clipped to it; choose a wider or "
+            "signed output data type to keep them")

@@ -49,7 +49,7 @@ def _write(path: Path, array: np.ndarray, gt=GT_PAN, epsg: int | None = 32633,
     return str(path)
 
 
-def _scene(rng: np.random.Generator, bands: int = 4, size: int = 64, ratio: int = 4):
+def _scene(rng: np.random.Generator, bands: int = 4, size: int = 128, ratio: int = 4):
     """A smooth PAN (size x size) and an MS (bands x size/ratio x size/ratio) of one scene."""
     yy, xx = np.mgrid[0:size, 0:size] / size
     base = 400 + 200 * np.sin(6 * xx) * np.cos(5 * yy) + 20 * rng.random((size, size))
@@ -80,6 +80,19 @@ def data(tmp_path_factory) -> Path:
     _write(d / "ms_rotated.tif", ms, (500000.0, 4.0, 0.5, 4000000.0, 0.5, -4.0))
     # ENVI pair without extension + .hdr, as delivered by some vendors
     _write(d / "ms_envi", ms, GT_MS, driver="ENVI")
+    # float data with +-inf pixels (one each in the PAN and the MS, two in the fused)
+    pan_f, ms_f, fused_f = pan.astype(np.float32), ms.astype(np.float32), \
+        np.repeat(np.repeat(ms, 4, 1), 4, 2).astype(np.float32)
+    pan_f[10, 10] = np.inf
+    ms_f[2, 5, 5] = np.inf
+    ms_f[0, 9, 3] = -np.inf
+    fused_f[1, 40, 40], fused_f[3, 0, 0] = np.inf, -np.inf
+    _write(d / "pan_inf.tif", pan_f, gdal_type=gdal.GDT_Float32)
+    _write(d / "ms_inf.tif", ms_f, GT_MS, gdal_type=gdal.GDT_Float32)
+    _write(d / "fused_inf.tif", fused_f, gdal_type=gdal.GDT_Float32)
+    # signed data with negative values (e.g. a product with an offset)
+    _write(d / "pan_i16.tif", pan - 450, gdal_type=gdal.GDT_Int16)
+    _write(d / "ms_i16.tif", ms - 350, GT_MS, gdal_type=gdal.GDT_Int16)
     (d / "notes.txt").write_text("not a raster\n")
     (d / "junk.ckpt").write_text("not a checkpoint\n")
     _absurd_checkpoint(d / "absurd.ckpt")
@@ -102,7 +115,7 @@ def _absurd_checkpoint(path: Path) -> None:
 def _on_pan_grid(bands: int) -> Callable[[dict, str, Path], None]:
     def check(result: dict, log: str, out: Path) -> None:
         ds = gdal.Open(result["OUTPUT"])
-        assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (64, 64, bands)
+        assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (128, 128, bands)
         assert ds.GetGeoTransform() == GT_PAN
         data = ds.ReadAsArray().astype(float)
         assert np.isfinite(data).all() and data.std() > 0
@@ -116,6 +129,31 @@ def _logs(pattern: str, then: Callable | None = None) -> Callable[[dict, str, Pa
         assert re.search(pattern, log), log
         if then is not None:
             then(result, log, out)
+    return check
+
+
+def _finite_output(min_fraction: float) -> Callable[[dict, str, Path], None]:
+    """The output is mostly valid (not all nodata because of one bad pixel)."""
+    def check(result: dict, log: str, out: Path) -> None:
+        ds = gdal.Open(result["OUTPUT"])
+        data = ds.ReadAsArray().astype(float)
+        nodata = ds.GetRasterBand(1).GetNoDataValue()
+        ok = np.isfinite(data) & (data != nodata if nodata is not None else True)
+        assert ok.mean() >= min_fraction, ok.mean()
+    return check
+
+
+def _negatives_kept(result: dict, log: str, out: Path) -> None:
+    ds = gdal.Open(result["OUTPUT"])
+    assert ds.GetRasterBand(1).DataType == gdal.GDT_Int16
+    data = ds.ReadAsArray().astype(float)
+    valid = data != ds.GetRasterBand(1).GetNoDataValue()
+    assert (data[valid] < 0).mean() > 0.1  # the input's negative range survives
+
+
+def _scores(keys: set[str]) -> Callable[[dict, str, Path], None]:
+    def check(result: dict, log: str, out: Path) -> None:
+        assert keys <= set(result) and all(np.isfinite(result[k]) for k in keys), result
     return check
 
 
@@ -197,7 +235,7 @@ def _qnr(d, o, **extra):
 
 
 def _reduced(d, o, **extra):
-    return {**_pan_ms(d, o), "METHOD": "GSA", **extra}
+    return {**_pan_ms(d, o), "METHOD": "GSA", "BLOCK_SIZE": 8, **extra}
 
 
 OVERWRITE = r"would overwrite (the input|a sidecar file).*Choose another file name"
@@ -275,6 +313,32 @@ CASES: list[Case] = [
          lambda d, o: _qnr(d, o, BLOCK_SIZE=4), r"BLOCK_SIZE must be a whole number from 8 to 512"),
     Case("reduced-block-size-fraction", "evaluate_reduced",
          lambda d, o: _reduced(d, o, BLOCK_SIZE=32.5), r"BLOCK_SIZE must be a whole number .*32.5"),
+    # -- 3. non-finite and signed values -----------------------------------------------
+    Case("classical-inf-in-pan-and-ms", "pansharpen_classical",
+         lambda d, o: _classical(d, o, PAN=str(d / "pan_inf.tif"), MS=str(d / "ms_inf.tif")),
+         check=_logs(r"the PAN raster has 1 \+-inf value.*\n?.*the MS raster has 2 \+-inf",
+                     _finite_output(0.9))),
+    Case("deep-inf-in-ms", "pansharpen",
+         lambda d, o: _deep(d, o, PAN=str(d / "pan_inf.tif"), MS=str(d / "ms_inf.tif")),
+         check=_logs(r"WARNING the MS raster has 2 \+-inf value\(s\): they were treated as "
+                     r"nodata", _finite_output(0.9))),
+    Case("qnr-inf-in-fused", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, FUSED=str(d / "fused_inf.tif")),
+         check=_logs(r"the FUSED raster has 2 \+-inf", _scores(QNR_KEYS))),
+    Case("reduced-inf-in-ms", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, PAN=str(d / "pan_inf.tif"), MS=str(d / "ms_inf.tif")),
+         check=_logs(r"the MS raster has 2 \+-inf", _scores({"Q2N", "SAM", "ERGAS"}))),
+    Case("deep-signed-negatives-kept", "pansharpen",
+         lambda d, o: _deep(d, o, PAN=str(d / "pan_i16.tif"), MS=str(d / "ms_i16.tif")),
+         check=_logs(r"negative values \(minimum -\d+\) in a signed data type: they are kept",
+                     _negatives_kept)),
+    Case("classical-signed-negatives-kept", "pansharpen_classical",
+         lambda d, o: _classical(d, o, PAN=str(d / "pan_i16.tif"), MS=str(d / "ms_i16.tif"),
+                                 METHOD="GSA"), check=_negatives_kept),
+    Case("classical-byte-output-clipped-says-so", "pansharpen_classical",
+         lambda d, o: _classical(d, o, DATA_TYPE="Byte"),
+         check=_logs(r"WARNING \d+ output value\(s\) fell outside the range of the uint8 "
+                     r"output \(0 below its minimum\) and were clipped")),
 ]
 
 

@@ -18,8 +18,8 @@ from .. import __version__
 from ..feedback import Feedback, NullFeedback
 from . import get_method
 from .streaming import fuse_strips
-from ..io.pair import (check_pair, default_nodata, first_nodata, report_clipping,
-                       report_infinite)
+from ..io.pair import (REGRID_RESAMPLING, check_pair, default_nodata, first_nodata,
+                       ms_on_pan_grid, report_clipping, report_infinite)
 from ..io.raster_io import RasterReader, RasterWriter
 from ..io.windows import rows_window
 from ..sensors import Sensor, get_sensor
@@ -48,7 +48,9 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
     t0 = time.perf_counter()
     m = get_method(method)
     sensor = sensor if isinstance(sensor, Sensor) else get_sensor(sensor)
-    with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+    with RasterReader(pan_path, "PAN") as pan_r, \
+            ms_on_pan_grid(pan_r.info, ms_path, fb) as ms_source, \
+            RasterReader(ms_source, "MS") as ms_r:
         pan_i, ms_i = pan_r.info, ms_r.info
         alignment = check_pair(pan_i, ms_i)
         gnyq = sensor.gnyq(ms_i.band_count)
@@ -72,6 +74,9 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
             "PANTINY_PAN_GNYQ": sensor.pan_gnyq,
             "PANTINY_PLACEMENT": "interp23tap, pixel-is-area (geotransforms)",
         }
+        if ms_source != ms_path:
+            metadata["PANTINY_MS_RESAMPLED"] = (f"{REGRID_RESAMPLING}, onto exactly "
+                                                f"{alignment.ratio} PAN pixels")
         with RasterWriter(output_path, pan_i.width, pan_i.height, ms_i.band_count, out_t,
                           pan_i.geotransform, pan_i.crs_wkt, nodata, creation_options,
                           names, metadata, cog=cog) as writer:

@@ -30,8 +30,8 @@ from ..devices import select_device
 from .predictor import ReadRows, TiledPredictor
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
-from ..io.pair import (check_pair, default_nodata, first_nodata, report_clipping,
-                       report_infinite)
+from ..io.pair import (check_pair, default_nodata, first_nodata, ms_on_pan_grid,
+                       report_clipping, report_infinite)
 from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
 from ..sensors import WV_BGRN_INDICES
 from ..io.windows import column_chunks, row_strips, rows_window
@@ -258,7 +258,9 @@ def pansharpen_raster(
     t_start = time.perf_counter()
     # everything that can fail runs before the output file is created
     model, meta, sha256, dev = _load_model(checkpoint_path, device, fb)
-    with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+    with RasterReader(pan_path, "PAN") as pan_r, \
+            ms_on_pan_grid(pan_r.info, ms_path, fb) as ms_source, \
+            RasterReader(ms_source, "MS") as ms_r:
         inputs = _check_inputs(pan_r.info, ms_r.info, meta, bands, out_dtype, nodata, fb)
         predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
                                    batch_size=batch_size, dtype=precision,

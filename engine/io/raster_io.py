@@ -49,6 +49,7 @@ __all__ = [
     "parse_creation_options",
     "default_creation_options",
     "driver_for_path",
+    "warped_to_grid",
 ]
 
 _DEFAULT_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -476,6 +477,42 @@ def read_raster(
     """A whole raster as floats ``(C, H, W)`` with NaN on nodata (small rasters only)."""
     with RasterReader(path, name) as reader:
         return reader.read_all(bands, out_dtype)
+
+
+@contextmanager
+def warped_to_grid(path: str | os.PathLike, geotransform: Sequence[float], width: int,
+                   height: int, resampling: str = "cubic", name: str = "MS") -> Iterator[str]:
+    """A virtual copy of a raster resampled onto another grid of the same CRS.
+
+    Yields the path of a warped VRT held in GDAL's in-memory file system (``/vsimem``):
+    nothing is written to disk, and pixels are resampled (``resampling``: a GDAL
+    resampling name) block by block only when read, so memory stays bounded.  Band
+    types, nodata values and masks follow the source.  The VRT is removed on exit,
+    whatever happens.
+    """
+    gt = [float(v) for v in geotransform]
+    bounds = (gt[0], gt[3] + gt[5] * height, gt[0] + gt[1] * width, gt[3])
+    if gt[5] > 0:
+        bounds = (gt[0], gt[3], gt[0] + gt[1] * width, gt[3] + gt[5] * height)
+    target = f"/vsimem/pantiny-{uuid.uuid4().hex}.vrt"
+    src = _open_dataset(path, name)
+    try:
+        with _gdal_call():
+            options = gdal.WarpOptions(format="VRT", outputBounds=bounds, width=int(width),
+                                       height=int(height), resampleAlg=resampling,
+                                       multithread=False)
+            out = gdal.Warp(target, src, options=options)
+            message = _last_error("warp failed")
+            failed = out is None
+            out = None  # noqa: F841 (writes the VRT)
+    finally:
+        src = None  # noqa: F841
+    if failed:
+        raise RasterIOError(f"cannot resample the {name} raster {os.fspath(path)}: {message}")
+    try:
+        yield target
+    finally:
+        gdal.Unlink(target)
 
 
 # --------------------------------------------------------------------------- writing

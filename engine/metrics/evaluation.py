@@ -30,7 +30,7 @@ from ..filters import decimate
 from ..fusion import fuse
 from ..io.grid import Alignment
 from . import full_resolution_report, reduced_resolution_report
-from ..io.pair import block_aligned_windows, check_pair, report_infinite
+from ..io.pair import block_aligned_windows, check_pair, ms_on_pan_grid, report_infinite
 from ..io.placement import ms_to_pan_grid
 from ..io.raster_io import RasterReader, same_crs
 from ..io.report_files import write_report
@@ -88,9 +88,12 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
 class _Pair:
     """A PAN/MS file pair cut to its block-aligned common footprint."""
 
-    def __init__(self, pan_path: str, ms_path: str, sensor: str | Sensor):
+    def __init__(self, pan_path: str, ms_path: str, sensor: str | Sensor,
+                 feedback: Feedback | None = None):
         self.sensor = sensor if isinstance(sensor, Sensor) else get_sensor(sensor)
-        with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+        with RasterReader(pan_path, "PAN") as pan_r, \
+                ms_on_pan_grid(pan_r.info, ms_path, feedback) as ms_source, \
+                RasterReader(ms_source, "MS") as ms_r:
             self.pan_info, self.ms_info = pan_r.info, ms_r.info
             self.alignment = check_pair(pan_r.info, ms_r.info)
             self.pan_win, self.ms_win, self.residual = block_aligned_windows(
@@ -132,7 +135,7 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
     """
     fb = feedback or NullFeedback()
     fb.info(f"reading {pan_path} and {ms_path}")
-    pair = _Pair(pan_path, ms_path, sensor)
+    pair = _Pair(pan_path, ms_path, sensor, fb)
     report_infinite(fb, *pair.readers)
     fb.set_progress(20)
     if abs(pair.residual[0]) > 1e-3 or abs(pair.residual[1]) > 1e-3:
@@ -168,7 +171,7 @@ def evaluate_qnr_files(fused_path: str, pan_path: str, ms_path: str, sensor: str
     (blocks touching them are left out).
     """
     fb = feedback or NullFeedback()
-    pair = _Pair(pan_path, ms_path, sensor)
+    pair = _Pair(pan_path, ms_path, sensor, fb)
     with RasterReader(fused_path, "FUSED") as fused_r:
         info = fused_r.info
         if (info.width, info.height) != (pair.pan_info.width, pair.pan_info.height):

@@ -93,6 +93,7 @@ def data(tmp_path_factory) -> Path:
     # signed data with negative values (e.g. a product with an offset)
     _write(d / "pan_i16.tif", pan - 450, gdal_type=gdal.GDT_Int16)
     _write(d / "ms_i16.tif", ms - 350, GT_MS, gdal_type=gdal.GDT_Int16)
+    _write(d / "ms_ratio402.tif", ms, (500000.0, 4.02, 0.0, 4000000.0, 0.0, -4.02))
     (d / "notes.txt").write_text("not a raster\n")
     (d / "junk.ckpt").write_text("not a checkpoint\n")
     _absurd_checkpoint(d / "absurd.ckpt")
@@ -155,6 +156,19 @@ def _scores(keys: set[str]) -> Callable[[dict, str, Path], None]:
     def check(result: dict, log: str, out: Path) -> None:
         assert keys <= set(result) and all(np.isfinite(result[k]) for k in keys), result
     return check
+
+
+@pytest.fixture(scope="module")
+def zhengzhou(shared_data, tmp_path_factory) -> Path:
+    """vhr-zhengzhou (ratio 4.015, extents 1.5 m apart) and a 256 x 256 PAN crop of it with
+    the matching MS crop (same pixel sizes), for the slower deep model."""
+    d = tmp_path_factory.mktemp("zhengzhou")
+    src = shared_data / "vhr-zhengzhou"
+    for name in ("pan.tif", "ms.tif"):
+        os.symlink(src / name, d / name)
+    gdal.Translate(str(d / "pan_crop.tif"), str(src / "pan.tif"), srcWin=[0, 0, 256, 256])
+    gdal.Translate(str(d / "ms_crop.tif"), str(src / "ms.tif"), srcWin=[0, 0, 64, 64])
+    return d
 
 
 def _hashes(folder: Path) -> dict[str, str]:
@@ -339,6 +353,56 @@ CASES: list[Case] = [
          lambda d, o: _classical(d, o, DATA_TYPE="Byte"),
          check=_logs(r"WARNING \d+ output value\(s\) fell outside the range of the uint8 "
                      r"output \(0 below its minimum\) and were clipped")),
+    # -- 4. grids -----------------------------------------------------------------------
+    Case("classical-near-integer-ratio-resampled", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "ms_ratio402.tif")),
+         check=_logs(r"WARNING the MS pixel size is 4.0200 x 4.0200 times the PAN's, not "
+                     r"exactly 4: the MS is resampled once", _on_pan_grid(4))),
+    Case("deep-near-integer-ratio-resampled", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms_ratio402.tif")),
+         check=_logs(r"resampled once \(cubic\) onto a grid of exactly 4 PAN pixels",
+                     _on_pan_grid(4))),
+    Case("reduced-near-integer-ratio-resampled", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, MS=str(d / "ms_ratio402.tif")),
+         check=_logs(r"resampled once", _scores({"Q2N", "SAM", "ERGAS"}))),
+    Case("classical-clearly-non-integer-ratio", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "ms_ratio43.tif")),
+         r"not an integer multiple .*ratio 4.3000; only ratios within 1% of an integer"),
+    Case("deep-ratio-one", "pansharpen",
+         lambda d, o: _deep(d, o, MS=str(d / "ms_ratio1.tif")), r"ratio 1\): it is already"),
+    Case("classical-rotated-ms", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "ms_rotated.tif")), r"MS raster is rotated"),
+    Case("classical-ms-other-crs", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "ms_utm34.tif")),
+         r"different coordinate reference systems; reproject the MS"),
+    Case("reduced-no-overlap", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, MS=str(d / "ms_far.tif")), r"do not overlap"),
+    Case("qnr-fused-other-crs", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, FUSED=str(d / "fused_utm34.tif")),
+         r"fused raster's coordinate reference system differs from the PAN's"),
+    Case("qnr-fused-band-count", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, FUSED=str(d / "fused3.tif")),
+         r"fused raster has 3 bands but the MS has 4"),
+    Case("qnr-fused-not-on-pan-grid", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, FUSED=str(d / "ms.tif")), r"not on the PAN grid"),
+    # -- other inputs a careful tester tries ------------------------------------------
+    Case("classical-pan-has-three-bands", "pansharpen_classical",
+         lambda d, o: _classical(d, o, PAN=str(d / "pan3.tif")),
+         r"PAN must be a single-band panchromatic raster.*3 bands"),
+    Case("deep-pan-has-three-bands", "pansharpen",
+         lambda d, o: _deep(d, o, PAN=str(d / "pan3.tif")), r"single-band"),
+    Case("reduced-ms-not-a-raster", "evaluate_reduced",
+         lambda d, o: _reduced(d, o, MS=str(d / "notes.txt")), r"MS"),
+    Case("qnr-missing-pan", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, PAN=str(d / "missing.tif")), r"PAN"),
+    Case("classical-envi-ms-without-extension", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "ms_envi")), check=_on_pan_grid(4)),
+    Case("classical-output-vrt-refused", "pansharpen_classical",
+         lambda d, o: _classical(d, o, OUTPUT=str(o / "out.vrt")),
+         r"a VRT file only references other rasters"),
+    Case("classical-bad-creation-option", "pansharpen_classical",
+         lambda d, o: _classical(d, o, CREATION_OPTIONS="COMPRESS=ZIPPY"),
+         r"COMPRESS=ZIPPY is not valid for GTiff; choose one of"),
 ]
 
 
@@ -361,3 +425,41 @@ def test_bad_input(provider, data, tmp_path, case):
         case.check(result, log.text, out)
     assert _hashes(data) == before
     assert _leftovers(data, out) == []
+
+
+def test_zhengzhou_near_integer_ratio_classical_and_deep(provider, zhengzhou, tmp_path):
+    """The real product with ratio 4.015 and extents 1.5 m apart pan-sharpens with both
+    algorithms (warning about the resampling), output on the PAN grid; evaluate_qnr
+    accepts the pair and the result."""
+    before = _hashes(zhengzhou)
+    pan = gdal.Open(str(zhengzhou / "pan.tif"))
+    log = _Log()
+    out = str(tmp_path / "classical.tif")
+    _run("pansharpen_classical", {"PAN": str(zhengzhou / "pan.tif"),
+                                  "MS": str(zhengzhou / "ms.tif"), "OUTPUT": out}, log)
+    assert "WARNING the MS pixel size is 4.0151 x 4.0150 times the PAN's" in log.text
+    fused = gdal.Open(out)
+    assert (fused.RasterXSize, fused.RasterYSize, fused.RasterCount) == (800, 800, 4)
+    assert fused.GetGeoTransform() == pan.GetGeoTransform()
+    assert fused.GetProjection() == pan.GetProjection()
+    data = fused.ReadAsArray()
+    assert (data != fused.GetRasterBand(1).GetNoDataValue()).mean() > 0.99
+    scores = _run("evaluate_qnr", {"FUSED": out, "PAN": str(zhengzhou / "pan.tif"),
+                                   "MS": str(zhengzhou / "ms.tif")})
+    assert 0.5 < scores["QNR"] <= 1.0
+
+    log = _Log()
+    out = str(tmp_path / "deep.tif")
+    _run("pansharpen", {"PAN": str(zhengzhou / "pan_crop.tif"),
+                        "MS": str(zhengzhou / "ms_crop.tif"), "DEVICE": "cpu",
+                        "OUTPUT": out}, log)
+    assert "resampled once (cubic) onto a grid of exactly 4 PAN pixels" in log.text
+    crop, deep = gdal.Open(str(zhengzhou / "pan_crop.tif")), gdal.Open(out)
+    assert (deep.RasterXSize, deep.RasterYSize, deep.RasterCount) == (256, 256, 4)
+    assert deep.GetGeoTransform() == crop.GetGeoTransform()
+    # the deep result follows the classical one (same scene, same grid)
+    a = deep.ReadAsArray().astype(float)
+    b = fused.ReadAsArray(0, 0, 256, 256).astype(float)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+    assert _hashes(zhengzhou) == before
+    assert _leftovers(zhengzhou, tmp_path) == []

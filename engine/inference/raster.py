@@ -27,6 +27,7 @@ from ..errors import Canceled, InputError
 from ..feedback import Feedback, NullFeedback
 from ..io.grid import Alignment
 from ..devices import select_device
+from .fallback import Attempt, fallback_plan, run_with_fallback
 from .predictor import ReadRows, TiledPredictor
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
@@ -229,7 +230,9 @@ def pansharpen_raster(
 
     * ``bands``: 1-based MS band numbers in the model's band order (default from the MS
       band count and the checkpoint's band names, see :func:`default_bands`).
-    * ``device``: 'auto', 'cpu' or 'cuda' (falls back to CPU with a warning).
+    * ``device``: 'auto', 'cpu' or 'cuda' (falls back to CPU with a warning).  When a
+      batch of tiles runs out of memory, the run restarts with halved tiles, then (GPU)
+      on the CPU, with a warning each time (:mod:`engine.inference.fallback`).
     * ``tile_size``/``overlap``/``batch_size``/``blend``: see
       :class:`engine.inference.predictor.TiledPredictor` (``batch_size`` None: 1 on the CPU, 8 on
       CUDA; ``blend`` None: :data:`engine.inference.tiling.DEFAULT_BLEND`).
@@ -245,8 +248,9 @@ def pansharpen_raster(
     PAN or any used MS band is nodata or outside the MS footprint.  Values are the
     model output in scaled units, clipped at 0 (not when the MS is signed and has
     negative values, which are kept; the log says which), times the MS divisor of the
-    input scaling; +-inf input values are nodata (counted in the log).  Provenance (engine version, checkpoint SHA-256, scaling, band mapping,
-    tiling, device) is stored in the dataset metadata.
+    input scaling; +-inf input values are nodata (counted in the log).  Provenance
+    (engine version, checkpoint SHA-256, scaling, band mapping, tiling, device) is stored
+    in the dataset metadata.
 
     Raises :class:`~engine.errors.InputError` / :class:`~engine.errors.AlignmentError`
     for unusable inputs (before any file is created), :class:`~engine.errors.Canceled`
@@ -269,17 +273,29 @@ def pansharpen_raster(
             fb.warning(msg)
         scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
         floor = _output_floor(ms_r.info, scale, fb)
-        provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, predictor,
-                                 tile_size, overlap, dev)
         pan_info = pan_r.info
-        writer = RasterWriter(
-            output_path, pan_info.width, pan_info.height, len(inputs.band_names),
-            dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
-            crs_wkt=pan_info.crs_wkt, nodata=inputs.nodata,
-            creation_options=creation_options, band_descriptions=inputs.band_names,
-            metadata=provenance, cog=cog,
-        )
-        out_path, clipped = _stream(predictor, pan_r, ms_r, inputs, scale, writer, fb, floor)
+        plan = fallback_plan(dev, tile_size, overlap)
+
+        def attempt(a: Attempt) -> tuple[TiledPredictor, RasterWriter, str, int]:
+            pred = predictor if a == plan[0] else TiledPredictor(
+                model, a.device, tile_size=a.tile_size, overlap=a.overlap,
+                batch_size=batch_size, dtype=precision, ratio=inputs.alignment.ratio,
+                blend=blend, clip_min=None)
+            provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, pred,
+                                     a.tile_size, a.overlap, a.device)
+            writer = RasterWriter(
+                output_path, pan_info.width, pan_info.height, len(inputs.band_names),
+                dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
+                crs_wkt=pan_info.crs_wkt, nodata=inputs.nodata,
+                creation_options=creation_options, band_descriptions=inputs.band_names,
+                metadata=provenance, cog=cog,
+            )
+            path, n_clipped = _stream(pred, pan_r, ms_r, inputs, scale, writer, fb, floor)
+            return pred, writer, path, n_clipped
+
+        (predictor, writer, out_path, clipped), used = run_with_fallback(
+            attempt, plan, fb, on_retry=lambda _next: _free_device_memory())
+        dev, tile_size, overlap = used.device, used.tile_size, used.overlap
         if clipped:
             fb.info(f"{clipped} output value(s) below 0 were set to 0: the MS has no negative "
                     "values and negative radiance is not physical")
@@ -403,6 +419,14 @@ def _fit_scaling(pan_r: RasterReader, ms_r: RasterReader, ms_bands: list[int],
     fb.info(f"input scaling: {json.dumps(scaling.to_dict())}")
     ms_min = float(np.nanmin(ms_sample)) if np.isfinite(ms_sample).any() else 0.0
     return _InputScale(scaling, pan_div, ms_div, fill_pan, fill_ms, ms_min)
+
+
+def _free_device_memory() -> None:
+    """Give the GPU's cached blocks back before a retry (after an out-of-memory error)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _output_floor(ms_info: RasterInfo, scale: "_InputScale", fb: Feedback) -> float | None:

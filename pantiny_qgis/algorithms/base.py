@@ -199,11 +199,15 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
 
     def run_engine(self, call: Callable[[], Any]) -> Any:
-        """Run an engine call; engine errors become QgsProcessingException with the same text."""
+        """Run an engine call; engine errors become QgsProcessingException with the same text.
+
+        SIGTERM during the call raises an engine error (partial outputs are removed)."""
         from ..engine.errors import EngineError
+        from ..engine.signals import terminate_raises
 
         try:
-            return call()
+            with terminate_raises():
+                return call()
         except EngineError as exc:
             raise QgsProcessingException(str(exc)) from exc
         except MemoryError as exc:

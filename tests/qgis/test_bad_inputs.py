@@ -463,3 +463,42 @@ def test_zhengzhou_near_integer_ratio_classical_and_deep(provider, zhengzhou, tm
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
     assert _hashes(zhengzhou) == before
     assert _leftovers(zhengzhou, tmp_path) == []
+
+
+def test_sigterm_during_qgis_process_leaves_no_partial_output(provider, qgis_process_env,
+                                                              tmp_path):
+    """SIGTERM while the output is being written: the run stops with a message and the
+    hidden .partial file is removed (it used to stay, zero bytes, in the output folder)."""
+    rng = np.random.default_rng(3)
+    pan, ms = _scene(rng, size=1024)
+    src = tmp_path / "in"
+    src.mkdir()
+    _write(src / "pan.tif", pan)
+    _write(src / "ms.tif", ms, GT_MS)
+    before = _hashes(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(
+        ["/usr/bin/qgis_process.bin", "run", "pantiny:pansharpen", f"--PAN={src / 'pan.tif'}",
+         f"--MS={src / 'ms.tif'}", "--DEVICE=cpu", "--TILE_SIZE=128", "--OVERLAP=16",
+         f"--OUTPUT={out / 'fused.tif'}"],
+        env=qgis_process_env, cwd=qgis_process_env["HOME"], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 150
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _leftovers(out):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "qgis_process ended before it could be terminated"
+        assert _leftovers(out), "no partial output appeared in time"
+        time.sleep(0.5)  # well inside the tile loop
+        proc.send_signal(signal.SIGTERM)
+        text, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "stopped by SIGTERM: the partial output was removed" in text, text[-2000:]
+    assert list(out.iterdir()) == []
+    assert _hashes(src) == before

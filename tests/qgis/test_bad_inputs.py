@@ -502,3 +502,37 @@ def test_sigterm_during_qgis_process_leaves_no_partial_output(provider, qgis_pro
     assert "stopped by SIGTERM: the partial output was removed" in text, text[-2000:]
     assert list(out.iterdir()) == []
     assert _hashes(src) == before
+
+
+QGIS_PROCESS_CASES = [
+    ("output-is-pan", ["pantiny:pansharpen_classical", "--PAN={d}/pan.tif", "--MS={d}/ms.tif",
+                       "--OUTPUT={o}/../../{dn}/./pan.tif"],
+     r"OUTPUT .* would overwrite the input PAN"),
+    ("report-is-ms", ["pantiny:evaluate_reduced", "--PAN={d}/pan.tif", "--MS={d}/ms.tif",
+                      "--BLOCK_SIZE=8", "--REPORT={d}/ms.tif"],
+     r"REPORT .* would overwrite the input MS"),
+    ("bands-not-a-number", ["pantiny:pansharpen", "--PAN={d}/pan.tif", "--MS={d}/ms8.tif",
+                            "--BANDS=2,3,x,7", "--OUTPUT={o}/out.tif"],
+     r"BANDS: 'x' is not a band number"),
+    ("tile-size-range", ["pantiny:pansharpen", "--PAN={d}/pan.tif", "--MS={d}/ms.tif",
+                         "--TILE_SIZE=8", "--OUTPUT={o}/out.tif"],
+     r"TILE_SIZE must be a whole number from 64 to 4096, got 8"),
+]
+
+
+@pytest.mark.parametrize("args,message", [c[1:] for c in QGIS_PROCESS_CASES],
+                         ids=[c[0] for c in QGIS_PROCESS_CASES])
+def test_bad_input_through_qgis_process(provider, data, tmp_path, run_qgis_process, args,
+                                        message):
+    import re
+
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _hashes(data)
+    done = run_qgis_process("run", *(a.format(d=data, o=out, dn=data.name) for a in args))
+    assert done.returncode != 0
+    assert re.search(message, done.stdout + done.stderr), done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert _hashes(data) == before
+    assert list(out.iterdir()) == []
+    assert _leftovers(data) == []

@@ -55,7 +55,8 @@ def test_runner_retries_and_says_so():
     assert result == "ok" and used == Attempt("cpu", 256, 32)
     assert [a.device for a in moved] == ["cuda", "cuda", "cpu"]
     text = "\n".join(log.lines)
-    assert "retrying with tiles of 128 px" in text and "retrying on the CPU with tiles of 256" in text
+    assert "retrying with tiles of 128 px" in text
+    assert "retrying on the CPU with tiles of 256" in text
 
 
 def test_runner_gives_up_with_what_it_tried():

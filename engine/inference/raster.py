@@ -31,8 +31,8 @@ from .fallback import Attempt, fallback_plan, run_with_fallback
 from .predictor import ReadRows, TiledPredictor
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
-from ..io.pair import (check_pair, default_nodata, first_nodata, ms_on_pan_grid,
-                       report_clipping, report_infinite)
+from ..io.pair import (REGRID_RESAMPLING, check_pair, default_nodata, first_nodata,
+                       ms_on_pan_grid, report_clipping, report_infinite)
 from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
 from ..sensors import WV_BGRN_INDICES
 from ..io.windows import column_chunks, row_strips, rows_window
@@ -283,6 +283,9 @@ def pansharpen_raster(
                 blend=blend, clip_min=None)
             provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, pred,
                                      a.tile_size, a.overlap, a.device)
+            if ms_source != ms_path:  # near-integer ratio: the MS was resampled once
+                provenance["PANTINY_MS_RESAMPLED"] = (
+                    f"{REGRID_RESAMPLING}, onto exactly {inputs.alignment.ratio} PAN pixels")
             writer = RasterWriter(
                 output_path, pan_info.width, pan_info.height, len(inputs.band_names),
                 dtype=inputs.out_dtype, geotransform=pan_info.geotransform,

@@ -70,3 +70,13 @@ def test_unwritable_outputs(files):
         check_outputs_distinct({"REPORT": str(files / "sub")}, {})
     with pytest.raises(OutputCollision, match="same file"):
         check_outputs_distinct({"OUTPUT": str(files / "a.tif"), "REPORT": str(files / "a.tif")}, {})
+
+
+def test_report_write_errors_are_messages_not_tracebacks(tmp_path):
+    from engine.errors import RasterIOError
+    from engine.io.report_files import write_report
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(RasterIOError, match=r"cannot write the report .*taken"):
+        write_report(tmp_path / "taken", {"scores": {"QNR": 0.9}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary left

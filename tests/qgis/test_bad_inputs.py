@@ -157,6 +157,13 @@ def _nodata_at(pixels: list[tuple[int, int]], then: Callable) -> Callable[[dict,
     return check
 
 
+def _device_used(device: str) -> Callable[[dict, str, Path], None]:
+    def check(result: dict, log: str, out: Path) -> None:
+        assert result["DEVICE_USED"] == device
+        _on_pan_grid(4)(result, log, out)
+    return check
+
+
 def _negatives_kept(result: dict, log: str, out: Path) -> None:
     ds = gdal.Open(result["OUTPUT"])
     assert ds.GetRasterBand(1).DataType == gdal.GDT_Int16
@@ -411,6 +418,16 @@ CASES: list[Case] = [
          lambda d, o: _qnr(d, o, PAN=str(d / "missing.tif")), r"PAN"),
     Case("classical-envi-ms-without-extension", "pansharpen_classical",
          lambda d, o: _classical(d, o, MS=str(d / "ms_envi")), check=_on_pan_grid(4)),
+    Case("classical-pan-and-ms-same-file", "pansharpen_classical",
+         lambda d, o: _classical(d, o, MS=str(d / "pan.tif")), r"ratio 1\): it is already"),
+    Case("qnr-fused-is-the-pan", "evaluate_qnr",
+         lambda d, o: _qnr(d, o, FUSED=str(d / "pan.tif")),
+         r"fused raster has 1 bands but the MS has 4"),
+    Case("deep-checkpoint-missing", "pansharpen",
+         lambda d, o: _deep(d, o, MODEL_FILE=str(d / "missing.ckpt")), r"missing\.ckpt"),
+    Case("deep-cuda-requested-without-gpu", "pansharpen",
+         lambda d, o: _deep(d, o, DEVICE="cuda"),
+         check=_logs(r"WARNING .*CPU", _device_used("cpu"))),
     Case("classical-output-vrt-refused", "pansharpen_classical",
          lambda d, o: _classical(d, o, OUTPUT=str(o / "out.vrt")),
          r"a VRT file only references other rasters"),

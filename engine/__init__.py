@@ -10,6 +10,8 @@ Map of the package:
 
 =====================  ==========================================================
 ``errors``, ``feedback``  exceptions with user-facing messages; progress/cancel protocol
+``params``, ``signals``  user-typed parameters (BANDS, numeric ranges); SIGTERM raises,
+                       so partial outputs are removed
 ``sensors``            sensor table: bands, MTF gains (GNyq), ratio; Processing options
 ``filters``            MTF-matched Gaussian filters, interp23tap, bicubic, decimation
 ``wald``               Wald's reduced-resolution degradation of a PAN/MS pair
@@ -17,12 +19,14 @@ Map of the package:
 ``devices``            torch device selection and autocast (torch)
 ``losses``             training and fine-tuning losses (torch)
 ``io/``                GDAL raster reader/writer, pixel windows, grids, PAN/MS pair
-                       checks, MS placement on the PAN grid, report files
+                       checks (near-integer ratios resampled), MS placement on the PAN
+                       grid, output paths that would overwrite an input, report files
 ``fusion/``            classical methods (EXP, Brovey, GSA, MTF-GLP, MTF-GLP-HPM),
                        strip streaming, ``raster``: classical pan-sharpening of files
 ``models/``            PanTiny and peer networks, model registry (torch)
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
-                       input scaling, ``raster``: model pan-sharpening of files
+                       input scaling, out-of-memory ``fallback``, ``raster``: model
+                       pan-sharpening of files
 ``weights/``           checkpoint format (save/load) and the bundled model zoo
 ``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...) and
                        ``evaluation`` of raster files (Wald protocol, no-reference)

@@ -27,3 +27,11 @@ class DependencyError(EngineError, ImportError):
 
 class Canceled(EngineError):
     """The user canceled a long-running operation (partial outputs have been removed)."""
+
+
+class DeviceOutOfMemory(EngineError, MemoryError):
+    """The model ran out of device memory (CUDA or CPU allocator) on one batch of tiles."""
+
+
+class Terminated(EngineError):
+    """The process was asked to stop (SIGTERM); partial outputs have been removed."""

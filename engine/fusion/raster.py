@@ -18,10 +18,18 @@ from .. import __version__
 from ..feedback import Feedback, NullFeedback
 from . import get_method
 from .streaming import fuse_strips
-from ..io.pair import check_pair, default_nodata, first_nodata
+from ..io.pair import (REGRID_RESAMPLING, check_pair, default_nodata, first_nodata,
+                       ms_on_pan_grid, report_clipping, report_infinite)
 from ..io.raster_io import RasterReader, RasterWriter
 from ..io.windows import rows_window
 from ..sensors import Sensor, get_sensor
+
+
+def _numpy_type(name: Any) -> Any:
+    """A GDAL type name ('Byte', 'UInt16', ...) or numpy dtype as a numpy dtype; GDAL's
+    'Byte' is unsigned (numpy's 'byte' would be int8)."""
+    text = str(name).lower()
+    return np.uint8 if text == "byte" else text
 
 
 def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, method: str,
@@ -40,11 +48,13 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
     t0 = time.perf_counter()
     m = get_method(method)
     sensor = sensor if isinstance(sensor, Sensor) else get_sensor(sensor)
-    with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+    with RasterReader(pan_path, "PAN") as pan_r, \
+            ms_on_pan_grid(pan_r.info, ms_path, fb) as ms_source, \
+            RasterReader(ms_source, "MS") as ms_r:
         pan_i, ms_i = pan_r.info, ms_r.info
         alignment = check_pair(pan_i, ms_i)
         gnyq = sensor.gnyq(ms_i.band_count)
-        out_t = np.dtype(ms_i.dtype if out_dtype is None else str(out_dtype).lower())
+        out_t = np.dtype(ms_i.dtype if out_dtype is None else _numpy_type(out_dtype))
         bands = list(range(1, ms_i.band_count + 1))
         if nodata is None:
             nodata = first_nodata(ms_i.nodata, bands)
@@ -64,6 +74,9 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
             "PANTINY_PAN_GNYQ": sensor.pan_gnyq,
             "PANTINY_PLACEMENT": "interp23tap, pixel-is-area (geotransforms)",
         }
+        if ms_source != ms_path:
+            metadata["PANTINY_MS_RESAMPLED"] = (f"{REGRID_RESAMPLING}, onto exactly "
+                                                f"{alignment.ratio} PAN pixels")
         with RasterWriter(output_path, pan_i.width, pan_i.height, ms_i.band_count, out_t,
                           pan_i.geotransform, pan_i.crs_wkt, nodata, creation_options,
                           names, metadata, cog=cog) as writer:
@@ -76,6 +89,8 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
                 write=lambda r0, block: writer.write(0, r0, block),
                 ms_gnyq=gnyq, pan_gnyq=sensor.pan_gnyq, strip_rows=strip_rows,
                 is_canceled=fb.is_canceled, progress=lambda f: fb.set_progress(100.0 * f))
+        report_infinite(fb, pan_r, ms_r)
+        report_clipping(fb, writer)
     seconds = time.perf_counter() - t0
     fb.info(f"written {output_path} in {seconds:.1f} s")
     return {"OUTPUT": output_path, "SECONDS": seconds, "RATIO": alignment.ratio}

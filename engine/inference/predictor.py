@@ -47,7 +47,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import Canceled, EngineError, InputError
+from ..errors import Canceled, DeviceOutOfMemory, InputError
 
 # The tile layout and its defaults (chosen by bench/tiling_study.py) live in the
 # torch-free engine.inference.tiling so that the plugin can read them at load.
@@ -148,6 +148,8 @@ class TiledPredictor:
     ``dtype='bf16'`` uses bfloat16 autocast on CUDA only; on CPU it falls back to fp32
     (see :attr:`messages`).  In fp32 mode TF32 is disabled so that fp32 means fp32.
     ``blend``: 'cut' or 'linear' stitching (None: :data:`DEFAULT_BLEND`).
+    ``clip_min``: lower clip of the output (scaled units; default 0, None: no clip, for
+    signed data whose negative values are real).
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class TiledPredictor:
         dtype: str = "fp32",
         ratio: int = 4,
         blend: str | None = None,
+        clip_min: float | None = 0.0,
     ) -> None:
         blend = DEFAULT_BLEND if blend is None else blend
         if blend not in BLENDS:
@@ -186,6 +189,8 @@ class TiledPredictor:
         self.blend = blend
         self.batch_size = int(batch_size)
         self.ratio = int(ratio)
+        #: Lower clip of the output in scaled units (None: no clip, for signed data).
+        self.clip_min = clip_min
         self.messages: list[str] = []
         if dtype == "bf16" and self.device.type != "cuda":
             self.messages.append("bf16 autocast is only used on CUDA; running fp32 on the CPU")
@@ -307,11 +312,17 @@ class TiledPredictor:
                     progress((_base + n_tiles) / total)
 
             lo, hi, w_rows = wy[k]
-            with torch.inference_mode(), _deterministic(self.device, allow_tf32=False):
-                block = self._run_strip(
-                    pan, bms, sy, (lo, hi, w_rows), spans_x, wx, th, tw, width,
-                    on_batch, is_canceled,
-                )
+            try:
+                with torch.inference_mode(), _deterministic(self.device, allow_tf32=False):
+                    block = self._run_strip(
+                        pan, bms, sy, (lo, hi, w_rows), spans_x, wx, th, tw, width,
+                        on_batch, is_canceled,
+                    )
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+                oom = self._out_of_memory(exc)
+                if oom is None:
+                    raise
+                raise oom from exc
             if carry is not None:
                 block[:, : carry.shape[1]] += carry
             emit = hi if k == len(spans_y) - 1 else hi - 2 * (hi - sy.keep_stop)
@@ -346,16 +357,23 @@ class TiledPredictor:
         fmt = self.memory_format
         bms_t, pan_t = bms_t.contiguous(memory_format=fmt), pan_t.contiguous(memory_format=fmt)
         ms_t = ms_t.contiguous(memory_format=fmt)
-        try:
-            with autocast(self.device, self.dtype == "bf16"):
-                out = (self.model.forward_rows(ms_t, bms_t, pan_t, rows=self.strip_rows)
-                       if self.strip_rows else self.model(ms_t, bms_t, pan_t))
-        except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
-            raise EngineError(
-                f"the GPU ran out of memory with tiles of {self.tile_size} px in batches of "
-                f"{self.batch_size}; reduce the batch size or the tile size, or use the CPU"
-            ) from exc
-        return out.float().clamp_(min=0.0)
+        with autocast(self.device, self.dtype == "bf16"):
+            out = (self.model.forward_rows(ms_t, bms_t, pan_t, rows=self.strip_rows)
+                   if self.strip_rows else self.model(ms_t, bms_t, pan_t))
+        out = out.float()
+        return out if self.clip_min is None else out.clamp_(min=float(self.clip_min))
+
+    def _out_of_memory(self, exc: BaseException) -> DeviceOutOfMemory | None:
+        """:class:`DeviceOutOfMemory` when ``exc`` is PyTorch's out-of-memory error (CUDA's
+        ``OutOfMemoryError`` or a ``RuntimeError`` saying so, CPU allocator included)."""
+        text = str(exc)
+        if isinstance(exc, torch.cuda.OutOfMemoryError) or (
+                isinstance(exc, RuntimeError) and ("out of memory" in text
+                                                   or "can't allocate memory" in text)):
+            return DeviceOutOfMemory(
+                f"{self.device} ran out of memory with tiles of {self.tile_size} px in "
+                f"batches of {self.batch_size}")
+        return None
 
     def _run_strip(
         self,

@@ -27,10 +27,12 @@ from ..errors import Canceled, InputError
 from ..feedback import Feedback, NullFeedback
 from ..io.grid import Alignment
 from ..devices import select_device
+from .fallback import Attempt, fallback_plan, run_with_fallback
 from .predictor import ReadRows, TiledPredictor
 from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
-from ..io.pair import check_pair, default_nodata, first_nodata
+from ..io.pair import (REGRID_RESAMPLING, check_pair, default_nodata, first_nodata,
+                       ms_on_pan_grid, report_clipping, report_infinite)
 from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
 from ..sensors import WV_BGRN_INDICES
 from ..io.windows import column_chunks, row_strips, rows_window
@@ -228,7 +230,9 @@ def pansharpen_raster(
 
     * ``bands``: 1-based MS band numbers in the model's band order (default from the MS
       band count and the checkpoint's band names, see :func:`default_bands`).
-    * ``device``: 'auto', 'cpu' or 'cuda' (falls back to CPU with a warning).
+    * ``device``: 'auto', 'cpu' or 'cuda' (falls back to CPU with a warning).  When a
+      batch of tiles runs out of memory, the run restarts with halved tiles, then (GPU)
+      on the CPU, with a warning each time (:mod:`engine.inference.fallback`).
     * ``tile_size``/``overlap``/``batch_size``/``blend``: see
       :class:`engine.inference.predictor.TiledPredictor` (``batch_size`` None: 1 on the CPU, 8 on
       CUDA; ``blend`` None: :data:`engine.inference.tiling.DEFAULT_BLEND`).
@@ -242,9 +246,11 @@ def pansharpen_raster(
     The output lies on the PAN grid (same size, geotransform, CRS) with one band per
     model band, described by the checkpoint's band names.  It is nodata wherever the
     PAN or any used MS band is nodata or outside the MS footprint.  Values are the
-    model output in scaled units, clipped at 0, times the MS divisor of the input
-    scaling.  Provenance (engine version, checkpoint SHA-256, scaling, band mapping,
-    tiling, device) is stored in the dataset metadata.
+    model output in scaled units, clipped at 0 (not when the MS is signed and has
+    negative values, which are kept; the log says which), times the MS divisor of the
+    input scaling; +-inf input values are nodata (counted in the log).  Provenance
+    (engine version, checkpoint SHA-256, scaling, band mapping, tiling, device) is stored
+    in the dataset metadata.
 
     Raises :class:`~engine.errors.InputError` / :class:`~engine.errors.AlignmentError`
     for unusable inputs (before any file is created), :class:`~engine.errors.Canceled`
@@ -256,25 +262,48 @@ def pansharpen_raster(
     t_start = time.perf_counter()
     # everything that can fail runs before the output file is created
     model, meta, sha256, dev = _load_model(checkpoint_path, device, fb)
-    with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+    with RasterReader(pan_path, "PAN") as pan_r, \
+            ms_on_pan_grid(pan_r.info, ms_path, fb) as ms_source, \
+            RasterReader(ms_source, "MS") as ms_r:
         inputs = _check_inputs(pan_r.info, ms_r.info, meta, bands, out_dtype, nodata, fb)
         predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
                                    batch_size=batch_size, dtype=precision,
-                                   ratio=inputs.alignment.ratio, blend=blend)
+                                   ratio=inputs.alignment.ratio, blend=blend, clip_min=None)
         for msg in predictor.messages:
             fb.warning(msg)
         scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
-        provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, predictor,
-                                 tile_size, overlap, dev)
+        floor = _output_floor(ms_r.info, scale, fb)
         pan_info = pan_r.info
-        writer = RasterWriter(
-            output_path, pan_info.width, pan_info.height, len(inputs.band_names),
-            dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
-            crs_wkt=pan_info.crs_wkt, nodata=inputs.nodata,
-            creation_options=creation_options, band_descriptions=inputs.band_names,
-            metadata=provenance, cog=cog,
-        )
-        out_path = _stream(predictor, pan_r, ms_r, inputs, scale, writer, fb)
+        plan = fallback_plan(dev, tile_size, overlap)
+
+        def attempt(a: Attempt) -> tuple[TiledPredictor, RasterWriter, str, int]:
+            pred = predictor if a == plan[0] else TiledPredictor(
+                model, a.device, tile_size=a.tile_size, overlap=a.overlap,
+                batch_size=batch_size, dtype=precision, ratio=inputs.alignment.ratio,
+                blend=blend, clip_min=None)
+            provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, pred,
+                                     a.tile_size, a.overlap, a.device)
+            if ms_source != ms_path:  # near-integer ratio: the MS was resampled once
+                provenance["PANTINY_MS_RESAMPLED"] = (
+                    f"{REGRID_RESAMPLING}, onto exactly {inputs.alignment.ratio} PAN pixels")
+            writer = RasterWriter(
+                output_path, pan_info.width, pan_info.height, len(inputs.band_names),
+                dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
+                crs_wkt=pan_info.crs_wkt, nodata=inputs.nodata,
+                creation_options=creation_options, band_descriptions=inputs.band_names,
+                metadata=provenance, cog=cog,
+            )
+            path, n_clipped = _stream(pred, pan_r, ms_r, inputs, scale, writer, fb, floor)
+            return pred, writer, path, n_clipped
+
+        (predictor, writer, out_path, clipped), used = run_with_fallback(
+            attempt, plan, fb, on_retry=lambda _next: _free_device_memory())
+        dev, tile_size, overlap = used.device, used.tile_size, used.overlap
+        if clipped:
+            fb.info(f"{clipped} output value(s) below 0 were set to 0: the MS has no negative "
+                    "values and negative radiance is not physical")
+        report_infinite(fb, pan_r, ms_r)
+        report_clipping(fb, writer)
 
     height, width = pan_info.height, pan_info.width
     seconds = time.perf_counter() - t_start
@@ -318,6 +347,7 @@ class _InputScale:
     ms_div: np.ndarray         # (C,) float64
     fill_pan: float
     fill_ms: list[float]
+    ms_min: float = 0.0        # smallest valid MS value of the sample (data units)
 
 
 def _load_model(checkpoint_path: str, device: str, fb: Feedback
@@ -390,7 +420,26 @@ def _fit_scaling(pan_r: RasterReader, ms_r: RasterReader, ms_bands: list[int],
         for b, d in zip(ms_sample, ms_div)
     ]
     fb.info(f"input scaling: {json.dumps(scaling.to_dict())}")
-    return _InputScale(scaling, pan_div, ms_div, fill_pan, fill_ms)
+    ms_min = float(np.nanmin(ms_sample)) if np.isfinite(ms_sample).any() else 0.0
+    return _InputScale(scaling, pan_div, ms_div, fill_pan, fill_ms, ms_min)
+
+
+def _free_device_memory() -> None:
+    """Give the GPU's cached blocks back before a retry (after an out-of-memory error)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _output_floor(ms_info: RasterInfo, scale: "_InputScale", fb: Feedback) -> float | None:
+    """Lower clip of the model output: 0 (negative radiance is not physical), unless the
+    MS is of a signed type and has negative values, which are then kept (None)."""
+    if np.dtype(ms_info.dtype).kind in "if" and scale.ms_min < 0:
+        fb.info(f"the MS has negative values (minimum {scale.ms_min:g}) in a signed data "
+                "type: they are kept, and the output is not clipped at 0")
+        return None
+    return 0.0
 
 
 def _row_reader(pan_r: RasterReader, ms_r: RasterReader, inputs: _Inputs,
@@ -441,17 +490,22 @@ def _provenance(meta: dict[str, Any], checkpoint_path: str, sha256: str, inputs:
         "PANTINY_BLEND": predictor.blend,
         "PANTINY_PRECISION": predictor.dtype,
         "PANTINY_DEVICE": str(dev),
-        "PANTINY_OUTPUT": "model output (scaled units) clipped at 0, times the MS divisor",
+        "PANTINY_OUTPUT": "model output (scaled units) clipped at 0 unless the MS is signed "
+                          "with negative values, times the MS divisor",
         "PANTINY_CREATED": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
 def _stream(predictor: TiledPredictor, pan_r: RasterReader, ms_r: RasterReader,
-            inputs: _Inputs, scale: _InputScale, writer: RasterWriter, fb: Feedback) -> str:
+            inputs: _Inputs, scale: _InputScale, writer: RasterWriter, fb: Feedback,
+            floor: float | None = 0.0) -> tuple[str, int]:
     """Predict row block by row block into ``writer``; close it (the file appears) or
-    abort it (nothing is left) on any error or cancellation.  Returns the output path."""
+    abort it (nothing is left) on any error or cancellation.  Output values below
+    ``floor`` (None: no clip) are set to it.  Returns the output path and the number of
+    values clipped."""
     height, width = pan_r.info.height, pan_r.info.width
     ms_div = scale.ms_div[:, None, None].astype(np.float32)
+    clipped = 0
     try:
         def progress(fraction: float) -> None:
             fb.set_progress(5.0 + 95.0 * fraction)
@@ -462,13 +516,18 @@ def _stream(predictor: TiledPredictor, pan_r: RasterReader, ms_r: RasterReader,
             fill_pan=scale.fill_pan, fill_ms=scale.fill_ms,
             progress=progress, is_canceled=fb.is_canceled,
         ):
+            if floor is not None:
+                low = block < floor  # NaN (nodata) compares False
+                if low.any():
+                    clipped += int(np.count_nonzero(low))
+                    block = np.where(low, np.float32(floor), block)
             sink.add(y0, block * ms_div)
             _release_cache(pan_r)
             _release_cache(ms_r)
         sink.finish()
         if fb.is_canceled():
             raise Canceled("pan-sharpening canceled")
-        return writer.close()
+        return writer.close(), clipped
     except BaseException:
         writer.abort()
         raise

@@ -61,16 +61,80 @@ def _check_north_up(name: str, gt: GeoTransform) -> None:
         )
 
 
+#: Relative tolerance of a ratio accepted as exactly integer (pixel sizes rounded in files).
+EXACT_RATIO_TOLERANCE = 1e-3
+#: Relative tolerance of a near-integer ratio (e.g. 4.015): such an MS is resampled once
+#: onto a grid of exactly ``ratio`` PAN pixels (:func:`near_integer_regrid`).  1 % is a
+#: pixel-size error of at most 0.04 MS pixel per MS pixel for ratio 4, far beyond any
+#: rounding, yet below what changes the scale of the spectra meaningfully.
+NEAR_INTEGER_TOLERANCE = 0.01
+
+
 def _integer_ratio(pan_size: float, ms_size: float, axis: str, tol: float) -> int:
     ratio = ms_size / pan_size
     nearest = round(ratio)
     if nearest < 1 or abs(ratio - nearest) > tol * nearest:
         raise AlignmentError(
             f"the MS pixel size ({ms_size:g}) is not an integer multiple of the PAN pixel size "
-            f"({pan_size:g}) along {axis} (ratio {ratio:.4f}); resample the MS to exactly an "
-            "integer multiple of the PAN pixel size"
+            f"({pan_size:g}) along {axis} (ratio {ratio:.4f}; only ratios within "
+            f"{NEAR_INTEGER_TOLERANCE:.0%} of an integer are resampled automatically); "
+            "resample the MS to exactly an "
+            "integer multiple of the PAN pixel size (e.g. gdalwarp -tr <4 x PAN pixel size>)"
         )
     return int(nearest)
+
+
+@dataclass(frozen=True)
+class Regrid:
+    """A grid for an MS whose pixel size is nearly (not exactly) ``ratio`` PAN pixels.
+
+    ``geotransform``/``width``/``height``: pixel size exactly ``ratio`` x the PAN's, corners
+    on PAN pixel corners (the PAN origin plus whole multiples of the new pixel), covering
+    the MS cells whose centre lies inside the MS footprint.  ``measured``: the measured
+    ratios along x and y.
+    """
+
+    ratio: int
+    geotransform: GeoTransform
+    width: int
+    height: int
+    measured: tuple[float, float]
+
+
+def near_integer_regrid(pan: GridInfo, ms: GridInfo,
+                        tol: float = NEAR_INTEGER_TOLERANCE,
+                        exact_tol: float = EXACT_RATIO_TOLERANCE) -> Regrid | None:
+    """The :class:`Regrid` of an MS whose ratio is within ``tol`` of an integer ``R >= 2``
+    but not within ``exact_tol``; None in every other case (exact ratios, rasters without
+    georeferencing, rotated or flipped grids, clearly non-integer ratios: those are left to
+    :func:`align_grids`, which accepts or refuses them with its own message)."""
+    if not (pan.georeferenced and ms.georeferenced):
+        return None
+    pg, mg = pan.geotransform, ms.geotransform
+    assert pg is not None and mg is not None
+    if pg[2] or pg[4] or mg[2] or mg[4] or pg[1] == 0 or pg[5] == 0:
+        return None
+    if (pg[1] > 0) != (mg[1] > 0) or (pg[5] > 0) != (mg[5] > 0):
+        return None
+    rx, ry = mg[1] / pg[1], mg[5] / pg[5]
+    r = round(rx)
+    if r < 2 or round(ry) != r:
+        return None
+    dev = max(abs(rx - r), abs(ry - r)) / r
+    if dev <= exact_tol or dev > tol:
+        return None
+    step_x, step_y = r * pg[1], r * pg[5]
+
+    def cells(m0: float, m_step: float, n: int, p0: float, step: float) -> tuple[int, int]:
+        a, b = (m0 - p0) / step, (m0 + m_step * n - p0) / step
+        return math.ceil(a - 0.5), math.floor(b + 0.5)
+
+    j0, j1 = cells(mg[0], mg[1], ms.width, pg[0], step_x)
+    i0, i1 = cells(mg[3], mg[5], ms.height, pg[3], step_y)
+    if j1 <= j0 or i1 <= i0:
+        return None
+    gt = (pg[0] + j0 * step_x, step_x, 0.0, pg[3] + i0 * step_y, 0.0, step_y)
+    return Regrid(r, gt, j1 - j0, i1 - i0, (rx, ry))
 
 
 def _check_ratio(ratio: int) -> None:
@@ -80,7 +144,8 @@ def _check_ratio(ratio: int) -> None:
             "grid. Give the MS at its native resolution (e.g. 4 times the PAN pixel size)")
 
 
-def align_grids(pan: GridInfo, ms: GridInfo, rel_tol: float = 1e-3) -> Alignment:
+def align_grids(pan: GridInfo, ms: GridInfo, rel_tol: float = EXACT_RATIO_TOLERANCE
+                ) -> Alignment:
     """Derive ratio and offset of ``ms`` on ``pan``; raise :class:`AlignmentError` if impossible.
 
     Georeferenced pairs: the ratio comes from the pixel sizes and must be an integer in

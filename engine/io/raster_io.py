@@ -13,7 +13,8 @@ Conventions:
 * windows are given in pixels of the raster: ``x0`` column, ``y0`` row, ``w``, ``h``;
   they may reach outside the raster (halos): the outside is filled (NaN for floats);
 * on float reads, NaN marks every pixel that is nodata (band nodata value, GDAL mask or
-  alpha band, or NaN in the file) or outside the raster;
+  alpha band, NaN or +-inf in the file) or outside the raster; +-inf values are counted
+  (:attr:`RasterReader.infinite_count`) so that callers can report them;
 * on writes of float blocks, NaN marks the pixels to write as nodata.
 
 GDAL dataset handles are not thread-safe: use one :class:`RasterReader` per thread.
@@ -48,6 +49,7 @@ __all__ = [
     "parse_creation_options",
     "default_creation_options",
     "driver_for_path",
+    "warped_to_grid",
 ]
 
 _DEFAULT_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -282,6 +284,7 @@ class RasterReader:
         self.path = os.fspath(path)
         self._ds: gdal.Dataset | None = _open_dataset(self.path, name)
         self.info: RasterInfo = _info_from_dataset(self._ds, self.path)
+        self._infinite: dict[tuple[int, int, int, int], int] = {}
 
     # context manager -------------------------------------------------------
     def __enter__(self) -> "RasterReader":
@@ -314,6 +317,18 @@ class RasterReader:
             raise InputError("the band list is empty")
         return out
 
+    def _count_infinite(self, band: int, x: int, y: int, data: np.ndarray) -> None:
+        """Record the +-inf values of a window, per row (re-reading a row never counts
+        it twice when the reads are full-width strips, as the pipelines do)."""
+        per_row = np.count_nonzero(np.isinf(data), axis=1)
+        for r in np.flatnonzero(per_row):
+            self._infinite[(band, y + int(r), x, data.shape[1])] = int(per_row[r])
+
+    @property
+    def infinite_count(self) -> int:
+        """Number of +-inf values met so far (treated as nodata; see :meth:`read`)."""
+        return sum(self._infinite.values())
+
     def _valid_mask(self, raw: np.ndarray, bands: list[int], x: int, y: int) -> np.ndarray:
         """Validity (C, h, w) of the raw native values read at ``(x, y)``."""
         assert self._ds is not None
@@ -323,7 +338,10 @@ class RasterReader:
             band = self._ds.GetRasterBand(b)
             data = raw[i]
             if data.dtype.kind == "f":
-                valid[i] &= ~np.isnan(data)
+                finite = np.isfinite(data)  # +-inf is nodata too (never a measurement)
+                valid[i] &= finite
+                if not finite.all():
+                    self._count_infinite(b, x, y, data)
             flags = band.GetMaskFlags()
             if flags & gdal.GMF_ALL_VALID:
                 continue
@@ -459,6 +477,42 @@ def read_raster(
     """A whole raster as floats ``(C, H, W)`` with NaN on nodata (small rasters only)."""
     with RasterReader(path, name) as reader:
         return reader.read_all(bands, out_dtype)
+
+
+@contextmanager
+def warped_to_grid(path: str | os.PathLike, geotransform: Sequence[float], width: int,
+                   height: int, resampling: str = "cubic", name: str = "MS") -> Iterator[str]:
+    """A virtual copy of a raster resampled onto another grid of the same CRS.
+
+    Yields the path of a warped VRT held in GDAL's in-memory file system (``/vsimem``):
+    nothing is written to disk, and pixels are resampled (``resampling``: a GDAL
+    resampling name) block by block only when read, so memory stays bounded.  Band
+    types, nodata values and masks follow the source.  The VRT is removed on exit,
+    whatever happens.
+    """
+    gt = [float(v) for v in geotransform]
+    bounds = (gt[0], gt[3] + gt[5] * height, gt[0] + gt[1] * width, gt[3])
+    if gt[5] > 0:
+        bounds = (gt[0], gt[3], gt[0] + gt[1] * width, gt[3] + gt[5] * height)
+    target = f"/vsimem/pantiny-{uuid.uuid4().hex}.vrt"
+    src = _open_dataset(path, name)
+    try:
+        with _gdal_call():
+            options = gdal.WarpOptions(format="VRT", outputBounds=bounds, width=int(width),
+                                       height=int(height), resampleAlg=resampling,
+                                       multithread=False)
+            out = gdal.Warp(target, src, options=options)
+            message = _last_error("warp failed")
+            failed = out is None
+            out = None  # noqa: F841 (writes the VRT)
+    finally:
+        src = None  # noqa: F841
+    if failed:
+        raise RasterIOError(f"cannot resample the {name} raster {os.fspath(path)}: {message}")
+    try:
+        yield target
+    finally:
+        gdal.Unlink(target)
 
 
 # --------------------------------------------------------------------------- writing
@@ -660,6 +714,10 @@ class RasterWriter:
         self._tmp_stem = f".{stem}.{uuid.uuid4().hex[:12]}.partial"
         self._tmp_path = os.path.join(folder, self._tmp_stem + ext)
         self._state = "open"  # "open" -> "closed" (moved into place) or "aborted"
+        #: Valid values outside the integer output type's range, clipped to it (all /
+        #: below the minimum), so that callers can say so.
+        self.clipped_count = 0
+        self.clipped_low = 0
         self._ds: gdal.Dataset | None = None
         try:
             with _gdal_call():
@@ -759,6 +817,10 @@ class RasterWriter:
             if hi > np.iinfo(np.int32).max:  # float64 cannot hold 2**63-1 / 2**64-1
                 hi = float(np.nextafter(hi, 0))
             values = np.where(invalid, 0, block).astype(np.float64, copy=False)
+            outside = np.count_nonzero((values < lo - 0.5) | (values > hi + 0.5))
+            if outside:
+                self.clipped_count += int(outside)
+                self.clipped_low += int(np.count_nonzero(values < lo - 0.5))
             values = np.rint(np.clip(values, lo, hi))
             out = values.astype(out_t)
             if nd is not None:

@@ -41,15 +41,18 @@ def write_report(path: str | os.PathLike, report: Mapping[str, Any]) -> str:
     is_html = path.lower().endswith((".html", ".htm"))
     text = _html(report) if is_html else json.dumps(report, indent=2, sort_keys=True,
                                                    default=str) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".report.", dir=folder)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".partial", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:
+        raise RasterIOError(f"cannot write the report {path}: {exc.strerror or exc}; "
+                            "choose a writable file") from exc
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
 
 

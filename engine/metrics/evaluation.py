@@ -24,15 +24,15 @@ import numpy as np
 from scipy import ndimage
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import AlignmentError, InputError
 from ..feedback import Feedback, NullFeedback
 from ..filters import decimate
 from ..fusion import fuse
 from ..io.grid import Alignment
 from . import full_resolution_report, reduced_resolution_report
-from ..io.pair import block_aligned_windows, check_pair
+from ..io.pair import block_aligned_windows, check_pair, ms_on_pan_grid, report_infinite
 from ..io.placement import ms_to_pan_grid
-from ..io.raster_io import RasterReader
+from ..io.raster_io import RasterReader, same_crs
 from ..io.report_files import write_report
 from ..nodata import fill_with_band_means
 from ..sensors import Sensor, get_sensor
@@ -88,9 +88,12 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
 class _Pair:
     """A PAN/MS file pair cut to its block-aligned common footprint."""
 
-    def __init__(self, pan_path: str, ms_path: str, sensor: str | Sensor):
+    def __init__(self, pan_path: str, ms_path: str, sensor: str | Sensor,
+                 feedback: Feedback | None = None):
         self.sensor = sensor if isinstance(sensor, Sensor) else get_sensor(sensor)
-        with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
+        with RasterReader(pan_path, "PAN") as pan_r, \
+                ms_on_pan_grid(pan_r.info, ms_path, feedback) as ms_source, \
+                RasterReader(ms_source, "MS") as ms_r:
             self.pan_info, self.ms_info = pan_r.info, ms_r.info
             self.alignment = check_pair(pan_r.info, ms_r.info)
             self.pan_win, self.ms_win, self.residual = block_aligned_windows(
@@ -107,6 +110,7 @@ class _Pair:
             pan, pan_ok = pan_r.read_with_mask(p.x0, p.y0, p.width, p.height, out_dtype=np.float64)
             m = self.ms_win
             ms, ms_ok = ms_r.read_with_mask(m.x0, m.y0, m.width, m.height, out_dtype=np.float64)
+            self.readers = (pan_r, ms_r)  # closed below; kept for their +-inf counts
         self.pan, self.pan_valid = pan[0], pan_ok[0]
         self.ms, self.ms_valid = ms, ms_ok.all(axis=0)
         self.gnyq = self.sensor.gnyq(ms.shape[0])
@@ -131,7 +135,8 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
     """
     fb = feedback or NullFeedback()
     fb.info(f"reading {pan_path} and {ms_path}")
-    pair = _Pair(pan_path, ms_path, sensor)
+    pair = _Pair(pan_path, ms_path, sensor, fb)
+    report_infinite(fb, *pair.readers)
     fb.set_progress(20)
     if abs(pair.residual[0]) > 1e-3 or abs(pair.residual[1]) > 1e-3:
         fb.info(f"MS offset rounded to whole PAN pixels (residual {pair.residual[0]:+.3f}, "
@@ -166,7 +171,7 @@ def evaluate_qnr_files(fused_path: str, pan_path: str, ms_path: str, sensor: str
     (blocks touching them are left out).
     """
     fb = feedback or NullFeedback()
-    pair = _Pair(pan_path, ms_path, sensor)
+    pair = _Pair(pan_path, ms_path, sensor, fb)
     with RasterReader(fused_path, "FUSED") as fused_r:
         info = fused_r.info
         if (info.width, info.height) != (pair.pan_info.width, pair.pan_info.height):
@@ -184,9 +189,16 @@ def evaluate_qnr_files(fused_path: str, pan_path: str, ms_path: str, sensor: str
             raise InputError(
                 f"the fused raster's geotransform {fg} differs from the PAN's {pg}; the fused "
                 "raster must lie on the PAN grid")
+        if pair.pan_info.crs_wkt and info.crs_wkt and not same_crs(pair.pan_info.crs_wkt,
+                                                                   info.crs_wkt):
+            raise AlignmentError(
+                "the fused raster's coordinate reference system differs from the PAN's: it "
+                "is not on the PAN grid. Evaluate the output of a pan-sharpening of this PAN "
+                "(which keeps the PAN's CRS), not a reprojected copy")
         p = pair.pan_win
         fused, fused_ok = fused_r.read_with_mask(p.x0, p.y0, p.width, p.height,
                                                  out_dtype=np.float64)
+    report_infinite(fb, fused_r, *pair.readers)
     fb.set_progress(30)
     r = pair.alignment.ratio
     valid = pair.pan_valid & fused_ok.all(axis=0) & np.kron(

@@ -397,6 +397,40 @@ def check_state_dict(expected: Mapping[str, Any], found: Mapping[str, Any], what
             )
 
 
+def check_hparams_fit(name: Any, bands: int, hparams: Mapping[str, Any],
+                      state: Mapping[str, Any], path: str = "") -> None:
+    """Check a checkpoint's hyper-parameters against its stored tensors before the real
+    model is built (absurd values would otherwise try to allocate terabytes).
+
+    Two steps: every numeric hyper-parameter (and the band count) must lie between 0 and
+    ``max(64, 4 x the largest tensor dimension, 4 x the number of tensors)``; then the
+    architecture is built on PyTorch's ``meta`` device (shapes only, no memory) and its
+    tensor shapes must equal the stored ones.  Raises :class:`CheckpointError`.
+    """
+    from ..errors import InputError
+    from ..models import build_model
+
+    torch = _torch()
+    where = f"checkpoint {path!r}" if path else "the checkpoint"
+    dims = [int(d) for t in state.values() for d in tuple(t.shape)] or [1]
+    limit = max(64, 4 * max(dims), 4 * len(state))
+    for key, value in [("bands.count", bands), *hparams.items()]:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not value == value or value < 0 or value > limit:  # NaN, negative or absurd
+            raise CheckpointError(
+                f"{where} has hyper-parameter {key}={value!r}, which cannot match its stored "
+                f"tensors (allowed 0 to {limit}: the largest stored dimension is {max(dims)}); "
+                "the metadata is wrong: re-export the checkpoint from its training run")
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(name, bands=bands, **hparams)
+    except InputError as exc:
+        raise CheckpointError(f"{where} describes a model this engine cannot build: {exc}") \
+            from exc
+    check_state_dict(skeleton.state_dict(), state, what=f"model {name!r} of {where}")
+
+
 def load_model(path: str | os.PathLike, device: Any = "cpu"):
     """Build the registry model described by the checkpoint, load it strictly, eval mode.
 
@@ -415,6 +449,7 @@ def load_model(path: str | os.PathLike, device: Any = "cpu"):
         raise CheckpointError(f"checkpoint {os.fspath(path)!r} metadata lacks bands.count") from exc
     if not isinstance(hp, dict):
         raise CheckpointError(f"checkpoint {os.fspath(path)!r} metadata lacks hparams")
+    check_hparams_fit(name, bands, hp, ckpt.state_dict, os.fspath(path))
     try:
         model = build_model(name, bands=bands, **hp)
     except InputError as exc:

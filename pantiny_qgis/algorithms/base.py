@@ -14,13 +14,19 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProperty,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..compat import NUMBER_INTEGER
 from ..engine.sensors import sensor_options
 from ..meta import ICON_PATH
+
+#: QGIS stores "no bound" of a number parameter as +-DBL_MAX (or the int limits).
+_NO_BOUND = 1e300
 
 HELP_URL = "https://github.com/pantiny-qgis/pantiny_qgis#algorithms"
 
@@ -118,7 +124,45 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
             parameter.setHelp(self.tr(text))
         return super().addParameter(parameter, createOutput)
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+        """Numeric parameters first, with their allowed range in the message (QGIS alone
+        only says 'Incorrect parameter value'), then QGIS's own checks."""
+        from ..engine.errors import InputError
+        from ..engine.params import check_number
+
+        for definition in self.parameterDefinitions():
+            if not isinstance(definition, QgsProcessingParameterNumber):
+                continue
+            value = parameters.get(definition.name()) if parameters else None
+            if value is None or value == "" or isinstance(value, QgsProperty):
+                continue
+            lo, hi = definition.minimum(), definition.maximum()
+            try:
+                check_number(definition.name(), value,
+                             lo if abs(lo) < _NO_BOUND else None,
+                             hi if abs(hi) < _NO_BOUND else None,
+                             integer=definition.dataType() == NUMBER_INTEGER)
+            except InputError as exc:
+                return False, str(exc)
+        return super().checkParameterValues(parameters, context)
+
     # -- helpers for subclasses -------------------------------------------------------
+    def band_numbers(self, parameters: dict, name: str, context, band_count: int
+                     ) -> list[int] | None:
+        """1-based band numbers of a band-list parameter, parsed from what users type
+        (``2,3,5,7``, ``2;3;5;7``, a list); None when empty.  Non-numbers, duplicates and
+        numbers outside ``1..band_count`` stop with a message saying which and why."""
+        from ..engine.errors import InputError
+        from ..engine.params import parse_bands
+
+        value = parameters.get(name) if parameters else None
+        if isinstance(value, QgsProperty):
+            value = self.parameterAsInts(parameters, name, context)
+        try:
+            return parse_bands(value, band_count, name)
+        except InputError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
     def sensor_parameter(self, default: str = "Generic") -> QgsProcessingParameterEnum:
         param = QgsProcessingParameterEnum(
             self.SENSOR, self.tr("Sensor (sets the MTF gains of the filters)"),
@@ -142,12 +186,28 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
                 "'Rearrange bands' or gdal_translate -b N)")
         return layer.source()
 
-    def run_engine(self, call: Callable[[], Any]) -> Any:
-        """Run an engine call; engine errors become QgsProcessingException with the same text."""
+    def check_no_overwrite(self, outputs: dict, inputs: dict) -> None:
+        """Stop before computing when an output (or report) path is an input file or one of
+        its sidecars (links, ``..``, letter case resolved): the input would be destroyed; or
+        when an output cannot be written at all."""
         from ..engine.errors import EngineError
+        from ..engine.io.paths import check_outputs_distinct
 
         try:
-            return call()
+            check_outputs_distinct(outputs, inputs)
+        except EngineError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
+    def run_engine(self, call: Callable[[], Any]) -> Any:
+        """Run an engine call; engine errors become QgsProcessingException with the same text.
+
+        SIGTERM during the call raises an engine error (partial outputs are removed)."""
+        from ..engine.errors import EngineError
+        from ..engine.signals import terminate_raises
+
+        try:
+            with terminate_raises():
+                return call()
         except EngineError as exc:
             raise QgsProcessingException(str(exc)) from exc
         except MemoryError as exc:

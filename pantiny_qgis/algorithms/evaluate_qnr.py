@@ -103,6 +103,8 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        self.check_no_overwrite({self.REPORT: report_path},
+                                {self.FUSED: fused, self.PAN: pan, self.MS: ms})
         scores = self.run_engine(lambda: evaluate_qnr_files(
             fused, pan, ms, sensor=sensor, block_size=block, report_path=report_path or None,
             feedback=EngineFeedback(feedback)))

@@ -93,6 +93,7 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        self.check_no_overwrite({self.REPORT: report_path}, {self.PAN: pan, self.MS: ms})
         scores = self.run_engine(lambda: evaluate_reduced_files(
             pan, ms, method=method, sensor=sensor, block_size=block,
             report_path=report_path or None, feedback=EngineFeedback(feedback)))

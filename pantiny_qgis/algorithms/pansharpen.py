@@ -154,9 +154,14 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         if not checkpoint:
             model_id = self.parameterAsEnumString(parameters, self.MODEL, context)
             checkpoint = self.run_engine(lambda: model_path(model_id))
-        bands = self.parameterAsInts(parameters, self.BANDS, context) or None
+        bands = self.band_numbers(parameters, self.BANDS, context,
+                                  self.parameterAsRasterLayer(parameters, self.MS, context)
+                                  .bandCount())
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        self.check_no_overwrite({self.OUTPUT: output},
+                                {self.PAN: pan, self.MS: ms, self.MODEL_FILE: checkpoint})
         result = self.run_engine(lambda: pansharpen_raster(
-            pan, ms, self.parameterAsOutputLayer(parameters, self.OUTPUT, context), checkpoint,
+            pan, ms, output, checkpoint,
             bands=bands, device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             precision=self.parameterAsEnumString(parameters, self.PRECISION, context),
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),

@@ -38,7 +38,9 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
         "multispectral raster on the PAN grid: same geotransform, CRS, extent and size as the "
         "PAN, one band per MS band. No PyTorch is needed.",
         "Alignment: the resolution ratio is the MS pixel size divided by the PAN pixel size and "
-        "must be an integer (usually 4). The MS is placed on the PAN grid from the two "
+        "must be an integer (usually 4; within 1 % of an integer the MS is first resampled "
+        "once onto a grid of exactly that many PAN pixels, with a warning). The MS is placed "
+        "on the PAN grid from the two "
         "geotransforms, so PAN and MS may start at different origins, even by a fraction of a "
         "pixel. Both rasters must use the same CRS: otherwise reproject the MS first (gdalwarp "
         "to the PAN's CRS with a pixel size that is an integer multiple of the PAN's). Rasters "
@@ -105,6 +107,7 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
         dtype = self.parameterAsEnumString(parameters, self.DATA_TYPE, context)
         options = self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        self.check_no_overwrite({self.OUTPUT: output}, {self.PAN: pan, self.MS: ms})
         result = self.run_engine(lambda: pansharpen_classical_raster(
             pan, ms, output, method=method, sensor=sensor,
             out_dtype=None if dtype == DATA_TYPE_OPTIONS[0] else dtype,

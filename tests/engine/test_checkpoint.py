@@ -339,3 +339,20 @@ def test_checkpoint_module_has_no_pickle_reference():
 
     src = inspect.getsource(ck)
     assert "import pickle" not in src and "torch.load" not in src.replace('"torch.load"', "")
+
+
+@pytest.mark.parametrize("hparams,match", [
+    ({"width": 10**7}, r"hyper-parameter width=10000000, which cannot match"),
+    ({"enc_blocks": 10**9}, r"hyper-parameter enc_blocks=1000000000"),
+    ({"width": -3}, r"hyper-parameter width=-3"),
+    ({"width": 48}, r"shape mismatch for tensor"),
+])
+def test_absurd_hparams_are_refused_before_the_model_is_built(tmp_path, hparams, match):
+    """A hash-valid checkpoint whose metadata lies about the architecture fails fast: the
+    hyper-parameters are checked against the stored tensors (and on the meta device)."""
+    model = build_model("pantiny", bands=4)
+    path = tmp_path / "m.ckpt"
+    save_checkpoint(path, model.state_dict(),
+                    meta(model="pantiny", hparams={**model.hparams, **hparams}))
+    with pytest.raises(CheckpointError, match=match):
+        load_model(path)

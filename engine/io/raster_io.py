@@ -48,6 +48,7 @@ __all__ = [
     "parse_creation_options",
     "default_creation_options",
     "driver_for_path",
+    "partial_files",
 ]
 
 _DEFAULT_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -577,6 +578,23 @@ def driver_for_path(path: str | os.PathLike) -> str:
             return drv.ShortName
     raise InputError(f"cannot write {os.fspath(path)}: no GDAL driver creates '{ext}' rasters "
                      "block by block; write a GeoTIFF (.tif) instead")
+
+
+def partial_files(path: str | os.PathLike) -> list[str]:
+    """Temporary files a :class:`RasterWriter` for ``path`` left behind, sorted.
+
+    A writer removes its temporaries itself on success, error and cancellation; only a
+    process killed outright (SIGKILL, power loss) leaves them.  They are the hidden
+    ``.<stem>.<12 hex digits>.partial*`` files beside ``path``.  Remove them only when no
+    other process is writing ``path``.
+    """
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    pattern = re.compile(r"\." + re.escape(os.path.splitext(name)[0]) + r"\.[0-9a-f]{12}\.partial")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(os.path.join(folder, n) for n in names if pattern.match(n))
 
 
 class RasterWriter:

@@ -149,7 +149,12 @@ def _job_summary(mine: Summary, world: int) -> Summary:
     import torch.distributed as tdist
 
     counts = torch.tensor([mine.done, mine.skipped, mine.failed], dtype=torch.int64)
-    tdist.all_reduce(counts)
+    try:
+        tdist.all_reduce(counts)
+    except RuntimeError as exc:  # another rank died; this rank's own work is complete
+        raise EngineError(f"cannot add up the job summary with the other processes ({exc}); "
+                          "this process finished its scenes, another one probably died: "
+                          "rerun the same command to finish the job") from exc
     total = Summary(*(int(c) for c in counts.tolist()))
     total.seconds = mine.seconds
     return total
@@ -196,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Terminated, KeyboardInterrupt) as exc:
         signum = exc.signum if isinstance(exc, Terminated) else 2
         return 128 + signum
+    except EngineError as exc:
+        log(f"ERROR: {exc}")
+        return EXIT_FAILED
     finally:
         if world > 1:
             import torch.distributed as tdist

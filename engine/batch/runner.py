@@ -162,6 +162,7 @@ def process_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], lo
     scene are logged and reported as 'failed'; :class:`Terminated` and
     ``KeyboardInterrupt`` propagate (after the partial output has been removed).
     """
+    _remove_leftovers(scene.output, log, scene)
     if not settings.force:
         reason = completion.done_reason(scene.pan, scene.ms, scene.output, key)
         if reason is None:
@@ -169,7 +170,6 @@ def process_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], lo
             return "skipped"
         if os.path.exists(scene.output):
             log(f"{scene.label}: remaking it: {reason}")
-    _remove_leftovers(scene.output, log, scene)
     completion.remove_record(scene.output)
     if run is None:
         from ..inference.raster import pansharpen_raster as run

@@ -6,9 +6,9 @@ One process::
 
 One machine with 4 GPUs (one process per GPU), or 2 nodes with 8 GPUs each::
 
-    torchrun --nproc_per_node=4 -m engine.batch scenes.csv
+    torchrun --standalone --nproc_per_node=4 -m engine.batch scenes.csv
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=$NODE_RANK \\
-        --rdzv_backend=c10d --rdzv_endpoint=$HEAD_NODE:29500 -m engine.batch scenes.csv
+        --master_addr=$HEAD_NODE --master_port=29500 -m engine.batch scenes.csv
 
 Scene ``i`` of the list (0-based) is processed by rank ``i % WORLD_SIZE``; each rank uses
 ``cuda:LOCAL_RANK`` when GPUs are used.  Scenes already done are skipped, so the same

@@ -589,7 +589,8 @@ def partial_files(path: str | os.PathLike) -> list[str]:
     other process is writing ``path``.
     """
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
-    pattern = re.compile(r"\." + re.escape(os.path.splitext(name)[0]) + r"\.[0-9a-f]{12}\.partial")
+    stem = re.escape(os.path.splitext(name)[0])
+    pattern = re.compile(r"\." + stem + r"\.[0-9a-f]{12}\.partial")
     try:
         names = os.listdir(folder)
     except OSError:

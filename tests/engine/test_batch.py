@@ -227,9 +227,14 @@ def _rank_of(pid: int) -> int | None:
     return int(env[b"RANK"]) if b"RANK" in env else None
 
 
-def _torchrun(lst: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc_per_node=2", "-m", "engine.batch", str(lst), "--device", "cpu"]
+def _torchrun(lst: Path) -> list[str]:
+    """``torchrun --standalone --nproc_per_node=2 -m engine.batch LIST --device cpu``."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc_per_node=2", "-m", "engine.batch", str(lst), "--device", "cpu"]
+
+
+def _start(cmd: list[str]) -> subprocess.Popen:
+    """Start ``cmd`` in its own session (so the test can kill the whole group)."""
     return subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
@@ -248,7 +253,7 @@ def test_two_processes_killed_and_restarted_match_single_runs(scenes, references
     out = lst.parent / "out"
     shanghai = out / "shanghai.tif"
 
-    run = _torchrun(lst)
+    run = _start(_torchrun(lst))
     try:
         _wait_for(lambda: any((out / r[2]).exists() for r in rows) and partial_files(shanghai),
                   run)
@@ -264,7 +269,7 @@ def test_two_processes_killed_and_restarted_match_single_runs(scenes, references
     assert not shanghai.exists() and not Path(completion.record_path(str(shanghai))).exists()
     assert partial_files(shanghai), "the killed rank should have left its temporary file"
 
-    rerun = subprocess.run(_torchrun(lst).args, cwd=REPO, env=_env(), capture_output=True,
+    rerun = subprocess.run(_torchrun(lst), cwd=REPO, env=_env(), capture_output=True,
                            text=True, timeout=300)
     log2 = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, log2
@@ -291,9 +296,8 @@ def test_sigterm_stops_cleanly_and_leaves_nothing_half_written(scenes):
     folder, rows = scenes
     lst = _list(folder, rows[2:], "out-term")
     shanghai = lst.parent / "out-term" / "shanghai.tif"
-    cmd = [sys.executable, "-m", "engine.batch", str(lst), "--device", "cpu", "--threads", "1"]
-    run = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    run = _start([sys.executable, "-m", "engine.batch", str(lst), "--device", "cpu",
+                  "--threads", "1"])
     try:
         _wait_for(lambda: partial_files(shanghai), run)
         run.send_signal(signal.SIGTERM)

@@ -18,6 +18,10 @@ from engine.batch import completion
 from engine.batch.scenes import SceneListError, read_scene_list, shard
 
 REPO = Path(__file__).resolve().parents[2]
+#: Tiling of every run here: small tiles keep the small scenes cheap (the outputs are
+#: compared with single runs made with the same settings).
+TILING = {"tile_size": 128, "overlap": 16}
+TILING_ARGS = ["--tile-size", "128", "--overlap", "16"]
 
 # --------------------------------------------------------------------------- scene list
 
@@ -124,23 +128,23 @@ def _crop(gdal, src: str, dst: str, window: tuple[int, int, int, int],
 
 @pytest.fixture(scope="module")
 def scenes(shared_data, tmp_path_factory):
-    """Three real scenes, cropped: WorldView-2 Sydney (uint8, no georeferencing),
-    WorldView-3 float reflectance (nodata 0, sub-pixel PAN/MS offset), WorldView-3
-    Shanghai (8-band uint16, EPSG:4326, the largest: 384 x 384 PAN pixels)."""
+    """Three real scenes, cropped to 128 x 128 PAN pixels: WorldView-2 Sydney (uint8, no
+    georeferencing), WorldView-3 float reflectance (nodata 0, sub-pixel PAN/MS offset);
+    and to 256 x 256: WorldView-3 Shanghai (8-band uint16, EPSG:4326)."""
     gdal = pytest.importorskip("osgeo.gdal")
     folder = tmp_path_factory.mktemp("scenes")
     sydney, dos, shanghai = (shared_data / n for n in ("wv2-sydney", "wv3-dos-float",
                                                         "wv3-shanghai"))
-    _crop(gdal, str(sydney / "WV2_PAN.img"), str(folder / "syd_pan.tif"), (400, 400, 256, 256),
+    _crop(gdal, str(sydney / "WV2_PAN.img"), str(folder / "syd_pan.tif"), (400, 400, 128, 128),
           georeferenced=False)
-    _crop(gdal, str(sydney / "WV2_MS"), str(folder / "syd_ms.tif"), (100, 100, 64, 64),
+    _crop(gdal, str(sydney / "WV2_MS"), str(folder / "syd_ms.tif"), (100, 100, 32, 32),
           georeferenced=False)
-    _crop(gdal, str(dos / "pan.tif"), str(folder / "dos_pan.tif"), (0, 0, 256, 192))
-    _crop(gdal, str(dos / "mul.tif"), str(folder / "dos_ms.tif"), (0, 0, 64, 48))
+    _crop(gdal, str(dos / "pan.tif"), str(folder / "dos_pan.tif"), (0, 0, 128, 128))
+    _crop(gdal, str(dos / "mul.tif"), str(folder / "dos_ms.tif"), (0, 0, 32, 32))
     _crop(gdal, str(shanghai / "PAN_AOI_4_Shanghai_img1920.tif"), str(folder / "sh_pan.tif"),
-          (384, 384, 384, 384))
+          (384, 384, 256, 256))
     _crop(gdal, str(shanghai / "MUL_AOI_4_Shanghai_img1920.tif"), str(folder / "sh_ms.tif"),
-          (96, 96, 96, 96))
+          (96, 96, 64, 64))
     for path in folder.iterdir():  # the inputs must come out untouched
         path.chmod(0o444)
     # rank 0 of 2 gets Sydney then Shanghai, rank 1 the float scene
@@ -160,7 +164,7 @@ def references(scenes, tmp_path_factory, torch_one_thread):
     refs = {}
     for pan, ms, name in rows:
         pansharpen_raster(str(folder / pan), str(folder / ms), str(out / name),
-                          model_path(default_model_id()), device="cpu")
+                          model_path(default_model_id()), device="cpu", **TILING)
         refs[name] = out / name
     return refs
 
@@ -228,9 +232,11 @@ def _rank_of(pid: int) -> int | None:
 
 
 def _torchrun(lst: Path) -> list[str]:
-    """``torchrun --standalone --nproc_per_node=2 -m engine.batch LIST --device cpu``."""
+    """``torchrun --standalone --nproc_per_node=2 -m engine.batch LIST --device cpu`` with
+    :data:`TILING_ARGS`."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            "--nproc_per_node=2", "-m", "engine.batch", str(lst), "--device", "cpu"]
+            "--nproc_per_node=2", "-m", "engine.batch", str(lst), "--device", "cpu",
+            *TILING_ARGS]
 
 
 def _start(cmd: list[str]) -> subprocess.Popen:
@@ -297,7 +303,7 @@ def test_sigterm_stops_cleanly_and_leaves_nothing_half_written(scenes):
     lst = _list(folder, rows[2:], "out-term")
     shanghai = lst.parent / "out-term" / "shanghai.tif"
     run = _start([sys.executable, "-m", "engine.batch", str(lst), "--device", "cpu",
-                  "--threads", "1"])
+                  "--threads", "1", *TILING_ARGS])
     try:
         _wait_for(lambda: partial_files(shanghai), run)
         run.send_signal(signal.SIGTERM)
@@ -326,7 +332,7 @@ def test_a_failing_scene_does_not_stop_the_others(scenes, references, shared_dat
                  f"{folder / 'nope.tif'},{folder / 'syd_ms.tif'},out/missing.tif\n"
                  f"{zz / 'pan.tif'},{zz / 'ms.tif'},out/zhengzhou.tif\n"
                  f"{folder / rows[0][0]},{folder / rows[0][1]},out/{rows[0][2]}\n")
-    assert main([str(lst), "--device", "cpu"]) == 1
+    assert main([str(lst), "--device", "cpu", *TILING_ARGS]) == 1
     log = capsys.readouterr().err
     assert "line 2 (missing.tif): FAILED: cannot open the PAN raster" in log
     assert "line 3 (zhengzhou.tif): FAILED:" in log and "ratio" in log
@@ -334,7 +340,8 @@ def test_a_failing_scene_does_not_stop_the_others(scenes, references, shared_dat
     assert sorted(os.listdir(tmp_path / "out")) == ["sydney.tif", "sydney.tif.done.json"]
     _assert_same_raster(tmp_path / "out" / "sydney.tif", references["sydney.tif"])
 
-    assert main([str(lst), "--device", "cpu"]) == 1          # resumes: only the failures rerun
+    # resumed: only the failures run again
+    assert main([str(lst), "--device", "cpu", *TILING_ARGS]) == 1
     assert "(sydney.tif): skipped, already done" in capsys.readouterr().err
 
     bad = _write(tmp_path / "bad.csv", "pan,ms,output\na.tif,b.tif,c.jpg\n")

@@ -29,7 +29,8 @@ from typing import Sequence
 
 from ..errors import EngineError
 from ..inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
-from .runner import BatchSettings, RankLog, Summary, Terminated, run_scenes, stop_on_signals
+from .runner import (BatchSettings, RankLog, Summary, Terminated, plan_scenes, run_scenes,
+                     stop_on_signals)
 from .scenes import SceneListError, read_scene_list, shard
 
 #: How long a finished rank waits for the slowest one before the final summary (gloo
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "per node)")
     parser.add_argument("--force", action="store_true",
                         help="remake every scene, even those already done")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only say, per process, which scenes are done and which would "
+                             "be made (checks the list and that the inputs exist)")
     parser.add_argument("--verbose", action="store_true",
                         help="also log the engine's messages for every scene")
     return parser
@@ -179,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rank == 0:
             log(f"ERROR: {exc}")
         return EXIT_USAGE
+    if args.dry_run:
+        summary = plan_scenes(shard(scenes, rank, world), settings, key, log)
+        return EXIT_FAILED if summary.failed else 0
     import torch
 
     if args.threads:

@@ -203,6 +203,36 @@ def process_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], lo
     return "done"
 
 
+def plan_scenes(scenes: Sequence[Scene], settings: BatchSettings, key: dict[str, Any],
+                log: RankLog) -> Summary:
+    """Say what :func:`run_scenes` would do, without doing it (no torch, no writes).
+
+    Logs each scene as 'would skip' (done) or 'would make' with the reason, and as
+    'FAILED' when an input file is missing; ``done`` counts the scenes to make.
+    """
+    summary = Summary()
+    for scene in scenes:
+        missing = [name for name, path in (("PAN", scene.pan), ("MS", scene.ms))
+                   if not os.path.exists(path)]
+        if missing:
+            log(f"{scene.label}: FAILED: {' and '.join(missing)} not found "
+                f"[PAN {scene.pan}, MS {scene.ms}]")
+            summary.failed += 1
+            summary.failures.append(scene.label)
+            continue
+        reason = None if settings.force else completion.done_reason(
+            scene.pan, scene.ms, scene.output, key)
+        if reason is None and not settings.force:
+            log(f"{scene.label}: would skip, already done")
+            summary.skipped += 1
+        else:
+            log(f"{scene.label}: would make it ({reason or '--force'})")
+            summary.done += 1
+    log(f"dry run: {summary.done} to make, {summary.skipped} already done, {summary.failed} "
+        "with missing inputs")
+    return summary
+
+
 def run_scenes(scenes: Sequence[Scene], settings: BatchSettings, key: dict[str, Any],
                log: RankLog, run: Callable[..., dict[str, Any]] | None = None) -> Summary:
     """Process ``scenes`` in order (one process's share); return the counts.

@@ -344,6 +344,15 @@ def test_a_failing_scene_does_not_stop_the_others(scenes, references, shared_dat
     assert main([str(lst), "--device", "cpu", *TILING_ARGS]) == 1
     assert "(sydney.tif): skipped, already done" in capsys.readouterr().err
 
+    assert main([str(lst), "--dry-run", *TILING_ARGS]) == 1
+    log = capsys.readouterr().err
+    assert "line 2 (missing.tif): FAILED: PAN not found" in log
+    assert "line 3 (zhengzhou.tif): would make it (no output yet)" in log
+    assert "line 4 (sydney.tif): would skip, already done" in log
+    assert main([str(lst), "--dry-run"]) == 1      # other tiling: sydney would be remade
+    assert "line 4 (sydney.tif): would make it (the output was made with other settings" in \
+        capsys.readouterr().err
+
     bad = _write(tmp_path / "bad.csv", "pan,ms,output\na.tif,b.tif,c.jpg\n")
     assert main([str(bad)]) == 2
     assert "line 2: the output 'c.jpg' is not a GeoTIFF" in capsys.readouterr().err

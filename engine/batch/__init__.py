@@ -6,6 +6,7 @@
 =================  ==============================================================
 ``scenes``         the CSV scene list: parsing, checks, sharing out by rank
 ``completion``     completion records beside the outputs: what counts as done
+``claim``          a lock per output: one process makes a scene at a time
 ``runner``         one process's share: skip, clean up, run, log, summary
 ``__main__``       the command line and the ``torchrun`` (gloo) wiring
 =================  ==============================================================

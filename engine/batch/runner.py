@@ -3,7 +3,8 @@
 Each scene goes through :func:`engine.inference.raster.pansharpen_raster`, the very call
 ``pantiny:pansharpen`` makes, so a batch output equals the output of a single run with
 the same settings.  Around it this module adds what an archive job needs: skipping
-scenes already done (:mod:`.completion`), removing the temporaries of a killed run,
+scenes already done (:mod:`.completion`), one process per scene at a time
+(:mod:`.claim`), removing the temporaries of a killed run,
 turning SIGTERM into a clean stop (the partial output is removed), one log line per
 scene with the rank in front, and a summary.
 """
@@ -24,6 +25,7 @@ from .. import __version__ as ENGINE_VERSION
 from ..errors import EngineError
 from ..inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from . import completion
+from .claim import claim, lock_path
 from .scenes import Scene
 
 
@@ -158,10 +160,29 @@ def process_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], lo
                   run: Callable[..., dict[str, Any]] | None = None) -> str:
     """Pan-sharpen one scene unless it is done; return 'done', 'skipped' or 'failed'.
 
-    ``run`` defaults to :func:`engine.inference.raster.pansharpen_raster`.  Errors of the
+    ``run`` defaults to :func:`engine.inference.raster.pansharpen_raster`.  The scene is
+    checked and made while holding its lock (:mod:`.claim`); a scene another process is
+    making is left to it and reported as 'failed' (not done by this run).  Errors of the
     scene are logged and reported as 'failed'; :class:`Terminated` and
     ``KeyboardInterrupt`` propagate (after the partial output has been removed).
     """
+    try:
+        os.makedirs(os.path.dirname(scene.output), exist_ok=True)
+    except OSError as exc:
+        log(f"{scene.label}: FAILED: cannot create the output folder: {exc}")
+        return "failed"
+    with claim(scene.output) as owned:
+        if not owned:
+            log(f"{scene.label}: FAILED: another process is making it now (it holds "
+                f"{lock_path(scene.output)}); left to that process. Run one job per list "
+                "at a time")
+            return "failed"
+        return _make_scene(scene, settings, key, log, run)
+
+
+def _make_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], log: RankLog,
+                run: Callable[..., dict[str, Any]] | None) -> str:
+    """:func:`process_scene` once this process owns the scene."""
     _remove_leftovers(scene.output, log, scene)
     if not settings.force:
         reason = completion.done_reason(scene.pan, scene.ms, scene.output, key)
@@ -170,12 +191,11 @@ def process_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], lo
             return "skipped"
         if os.path.exists(scene.output):
             log(f"{scene.label}: remaking it: {reason}")
-    completion.remove_record(scene.output)
     if run is None:
         from ..inference.raster import pansharpen_raster as run
     t0 = time.perf_counter()
     try:
-        os.makedirs(os.path.dirname(scene.output), exist_ok=True)
+        completion.remove_record(scene.output)
         result = run(
             scene.pan, scene.ms, scene.output, settings.checkpoint,
             bands=list(settings.bands) if settings.bands else None,

@@ -107,6 +107,42 @@ def test_done_needs_a_matching_record_not_just_the_file(tmp_path):
     assert "unreadable" in completion.done_reason(pan, ms, out, key)
 
 
+def _fake_run(pan, ms, output, checkpoint, **kwargs):
+    """Stands in for pansharpen_raster: writes the output whole, as the writer does."""
+    Path(output).write_bytes(b"fused " + Path(pan).read_bytes())
+    return {"DEVICE_USED": "cpu", "MPIX_PER_S": 1.0}
+
+
+def test_a_scene_held_by_another_process_is_left_to_it(tmp_path):
+    from engine.batch.claim import claim, lock_path
+    from engine.batch.runner import BatchSettings, RankLog, process_scene
+
+    for name in ("p.tif", "m.tif"):
+        (tmp_path / name).write_bytes(b"input")
+    scene = read_scene_list(_write(tmp_path / "l.csv", "pan,ms,output\np.tif,m.tif,o/x.tif\n"))[0]
+    settings = BatchSettings(checkpoint="unused.ckpt")
+    key = settings.key("sha")
+    lines: list[str] = []
+
+    class Collect(RankLog):
+        def __call__(self, message: str) -> None:
+            lines.append(message)
+
+    log = Collect()
+    (tmp_path / "o").mkdir()
+    with claim(scene.output) as owned:       # another job is making it
+        assert owned
+        assert process_scene(scene, settings, key, log, _fake_run) == "failed"
+        assert "another process is making it now" in lines[-1]
+        assert not os.path.exists(scene.output)
+        with claim(scene.output) as again:   # a lock is exclusive even within a process
+            assert not again
+    assert not os.path.exists(lock_path(scene.output))
+    assert process_scene(scene, settings, key, log, _fake_run) == "done"
+    assert process_scene(scene, settings, key, log, _fake_run) == "skipped"
+    assert sorted(os.listdir(tmp_path / "o")) == ["x.tif", "x.tif.done.json"]
+
+
 # --------------------------------------------------------------------------- real scenes
 
 
@@ -196,7 +232,8 @@ def _assert_same_raster(path: Path, ref: Path) -> None:
 
 
 def _partials(folder: Path) -> list[str]:
-    return sorted(n for n in os.listdir(folder) if ".partial" in n) if folder.exists() else []
+    """Hidden files (temporaries, locks) left in an output folder."""
+    return sorted(n for n in os.listdir(folder) if n.startswith(".")) if folder.exists() else []
 
 
 def _env() -> dict[str, str]:

@@ -27,6 +27,8 @@ Map of the package:
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
                        input scaling, out-of-memory ``fallback``, ``raster``: model
                        pan-sharpening of files
+``batch/``             ``python -m engine.batch``: a CSV list of scenes, sharded over
+                       ``torchrun`` processes, resumable (completion records)
 ``weights/``           checkpoint format (save/load) and the bundled model zoo
 ``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...) and
                        ``evaluation`` of raster files (Wald protocol, no-reference)

@@ -50,6 +50,7 @@ __all__ = [
     "default_creation_options",
     "driver_for_path",
     "warped_to_grid",
+    "partial_files",
 ]
 
 _DEFAULT_GEOTRANSFORM = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -631,6 +632,24 @@ def driver_for_path(path: str | os.PathLike) -> str:
             return drv.ShortName
     raise InputError(f"cannot write {os.fspath(path)}: no GDAL driver creates '{ext}' rasters "
                      "block by block; write a GeoTIFF (.tif) instead")
+
+
+def partial_files(path: str | os.PathLike) -> list[str]:
+    """Temporary files a :class:`RasterWriter` for ``path`` left behind, sorted.
+
+    A writer removes its temporaries itself on success, error and cancellation; only a
+    process killed outright (SIGKILL, power loss) leaves them.  They are the hidden
+    ``.<stem>.<12 hex digits>.partial*`` files beside ``path``.  Remove them only when no
+    other process is writing ``path``.
+    """
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    stem = re.escape(os.path.splitext(name)[0])
+    pattern = re.compile(r"\." + stem + r"\.[0-9a-f]{12}\.partial")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(os.path.join(folder, n) for n in names if pattern.match(n))
 
 
 class RasterWriter:

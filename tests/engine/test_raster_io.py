@@ -501,3 +501,17 @@ def test_cog_output(tmp_path):
     expected = data.copy()
     expected[expected == 0] = 1  # 0 is the reserved nodata value
     np.testing.assert_array_equal(read_raster(out), expected)
+
+
+def test_partial_files_name_the_temporaries_of_one_output_only(tmp_path):
+    from engine.io.raster_io import partial_files
+
+    other = tmp_path / ".out2.0123456789ab.partial.tif"   # another output's temporary
+    other.write_bytes(b"")
+    writer = RasterWriter(tmp_path / "out.tif", 8, 8, 1, dtype=np.uint16)
+    found = partial_files(tmp_path / "out.tif")
+    assert len(found) == 1 and os.path.basename(found[0]).startswith(".out.")
+    writer.write(0, 0, np.ones((1, 8, 8)))
+    writer.close()
+    assert partial_files(tmp_path / "out.tif") == []
+    assert partial_files(tmp_path / "out2.tif") == [str(other)]

@@ -34,4 +34,12 @@ class DeviceOutOfMemory(EngineError, MemoryError):
 
 
 class Terminated(EngineError):
-    """The process was asked to stop (SIGTERM); partial outputs have been removed."""
+    """The process was asked to stop by a signal (SIGTERM from a job scheduler, ``torchrun``
+    or ``kill``); partial outputs have been removed.  ``signum`` is the signal's number."""
+
+    def __init__(self, signum: int = 15) -> None:
+        import signal
+
+        self.signum = int(signum)
+        name = signal.Signals(self.signum).name
+        super().__init__(f"stopped by {name}: the partial output was removed")

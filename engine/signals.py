@@ -12,32 +12,39 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 from .errors import Terminated
 
 
 @contextmanager
-def terminate_raises() -> Iterator[None]:
-    """While inside, SIGTERM raises :class:`~engine.errors.Terminated` in the main thread.
+def terminate_raises(signums: Sequence[int] = (signal.SIGTERM,)) -> Iterator[None]:
+    """While inside, the first of ``signums`` raises :class:`~engine.errors.Terminated` in the
+    main thread; later ones are ignored so they cannot interrupt the clean-up the first one
+    started.
 
     Only the main thread can own signal handlers: elsewhere (QGIS runs algorithms of the
-    desktop application in background tasks) this does nothing.  The previous handler is
+    desktop application in background tasks) this does nothing.  The previous handlers are
     restored on exit.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    fired: list[int] = []
 
-    def handler(signum, frame):  # noqa: ARG001 (signal handler signature)
-        raise Terminated("stopped by SIGTERM: the partial output was removed")
+    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001 (handler signature)
+        if fired:
+            return
+        fired.append(signum)
+        raise Terminated(signum)
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {s: signal.signal(s, handler) for s in signums}
     except (ValueError, OSError, AttributeError):  # no signals here (embedded, Windows...)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)

@@ -27,10 +27,10 @@ import os
 import sys
 from typing import Sequence
 
-from ..errors import EngineError
+from ..errors import EngineError, Terminated
 from ..inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
-from .runner import (BatchSettings, RankLog, Summary, Terminated, plan_scenes, run_scenes,
-                     stop_on_signals)
+from ..signals import terminate_raises
+from .runner import BatchSettings, RankLog, Summary, plan_scenes, run_scenes
 from .scenes import SceneListError, read_scene_list, shard
 
 #: How long a finished rank waits for the slowest one before the final summary (gloo
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{len(scenes)} scene(s) in {args.scene_list}, shared over {world} process(es); "
             f"checkpoint {os.path.basename(settings.checkpoint)}")
     try:
-        with stop_on_signals():
+        with terminate_raises():
             if world > 1:
                 import torch.distributed as tdist
 

@@ -13,53 +13,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import signal
 import sys
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from .. import __version__ as ENGINE_VERSION
-from ..errors import EngineError
+from ..errors import EngineError, Terminated
 from ..inference.tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from . import completion
 from .claim import claim, lock_path
 from .scenes import Scene
-
-
-class Terminated(BaseException):
-    """The process was asked to stop (SIGTERM, e.g. by ``torchrun`` or a job scheduler).
-
-    A ``BaseException`` like ``KeyboardInterrupt``, so no ``except Exception`` on the way
-    swallows it; the raster writer removes its temporary file on the way out.
-    """
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
-
-
-@contextmanager
-def stop_on_signals(signums: Sequence[int] = (signal.SIGTERM,)) -> Iterator[None]:
-    """Raise :class:`Terminated` in the main thread on the first of ``signums``; later
-    signals are ignored so they cannot interrupt the clean-up the first one started.
-    The previous handlers are restored on exit."""
-    fired: list[int] = []
-
-    def handler(signum: int, _frame: Any) -> None:
-        if fired:
-            return
-        fired.append(signum)
-        raise Terminated(signum)
-
-    previous = {s: signal.signal(s, handler) for s in signums}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 @dataclass(frozen=True)
@@ -210,6 +175,8 @@ def _make_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], log:
             "engine_version": ENGINE_VERSION,
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         })
+    except Terminated:
+        raise  # a stop of the whole process, not a failed scene
     except (EngineError, OSError, ValueError) as exc:
         log(f"{scene.label}: FAILED: {exc} [PAN {scene.pan}, MS {scene.ms}]")
         return "failed"
@@ -267,9 +234,10 @@ def run_scenes(scenes: Sequence[Scene], settings: BatchSettings, key: dict[str, 
         try:
             status = process_scene(scene, settings, key, log, run)
         except (Terminated, KeyboardInterrupt) as exc:
-            log(f"{scene.label}: interrupted ({exc or 'KeyboardInterrupt'}); its partial output "
-                f"was removed. {summary.done} done, {summary.skipped} skipped before; run the "
-                "same command again to resume")
+            reason = exc if isinstance(exc, Terminated) else "KeyboardInterrupt: the partial " \
+                "output was removed"
+            log(f"{scene.label}: interrupted ({reason}). {summary.done} done, {summary.skipped} "
+                "skipped before; run the same command again to resume")
             raise
         setattr(summary, status, getattr(summary, status) + 1)
         if status == "failed":

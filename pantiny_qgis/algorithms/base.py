@@ -13,8 +13,10 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterEnum,
     QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -142,6 +144,25 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
                 "'Rearrange bands' or gdal_translate -b N)")
         return layer.source()
 
+    def present_raster(self, path: str, layer_name: str, context, feedback) -> None:
+        """Make a pan-sharpened raster open as a person expects: a ``.qml`` default style
+        next to it (true colour R, G, B from the band names, 2-98 % stretch), and, when
+        Processing loads it into the project, the layer name ``layer_name`` and that style
+        (a post-processor, since Processing loads layers without their default style)."""
+        from ..engine.errors import EngineError
+        from ..engine.io.display import write_default_style
+
+        try:
+            style = write_default_style(path)
+        except (EngineError, OSError) as exc:  # the raster is fine; only its style is missing
+            style = None
+            feedback.pushInfo(f"no default style written: {exc}")
+        if context.willLoadLayerOnCompletion(path):
+            details = context.layerToLoadOnCompletionDetails(path)
+            details.name = layer_name
+            if style:
+                details.setPostProcessor(TrueColourStyle.create())
+
     def run_engine(self, call: Callable[[], Any]) -> Any:
         """Run an engine call; engine errors become QgsProcessingException with the same text."""
         from ..engine.errors import EngineError
@@ -153,6 +174,23 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         except MemoryError as exc:
             raise QgsProcessingException(
                 "not enough memory for this raster; process a smaller extent") from exc
+
+
+class TrueColourStyle(QgsProcessingLayerPostProcessorInterface):
+    """Applies a raster's default style (``<name>.qml``) once Processing loaded it."""
+
+    #: Python references to the processors handed to QGIS (QGIS calls them later).
+    _alive: list["TrueColourStyle"] = []
+
+    @classmethod
+    def create(cls) -> "TrueColourStyle":
+        cls._alive = cls._alive[-63:] + [cls()]
+        return cls._alive[-1]
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        if isinstance(layer, QgsRasterLayer):
+            layer.loadDefaultStyle()
+            layer.triggerRepaint()
 
 
 def raster_parameter(name: str, label: str) -> QgsProcessingParameterRasterLayer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputString,
@@ -151,9 +153,11 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         pan = self.raster_path(parameters, self.PAN, context, single_band=True)
         ms = self.raster_path(parameters, self.MS, context)
         checkpoint = self.parameterAsFile(parameters, self.MODEL_FILE, context)
-        if not checkpoint:
-            model_id = self.parameterAsEnumString(parameters, self.MODEL, context)
-            checkpoint = self.run_engine(lambda: model_path(model_id))
+        if checkpoint:
+            model_label = os.path.splitext(os.path.basename(checkpoint))[0]
+        else:
+            model_label = self.parameterAsEnumString(parameters, self.MODEL, context)
+            checkpoint = self.run_engine(lambda: model_path(model_label))
         bands = self.parameterAsInts(parameters, self.BANDS, context) or None
         result = self.run_engine(lambda: pansharpen_raster(
             pan, ms, self.parameterAsOutputLayer(parameters, self.OUTPUT, context), checkpoint,
@@ -163,5 +167,7 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             creation_options=self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
             or None, feedback=EngineFeedback(feedback)))
+        self.present_raster(str(result[self.OUTPUT]), f"PanTiny {model_label}", context,
+                            feedback)
         return {self.OUTPUT: str(result[self.OUTPUT]),
                 self.DEVICE_USED: str(result[self.DEVICE_USED])}

@@ -100,7 +100,8 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
 
         pan = self.raster_path(parameters, self.PAN, context, single_band=True)
         ms = self.raster_path(parameters, self.MS, context)
-        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, self.METHOD, context)]
+        method_label = self.parameterAsEnumString(parameters, self.METHOD, context)
+        method = METHOD_OPTIONS[method_label]
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         dtype = self.parameterAsEnumString(parameters, self.DATA_TYPE, context)
         options = self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
@@ -109,4 +110,6 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
             pan, ms, output, method=method, sensor=sensor,
             out_dtype=None if dtype == DATA_TYPE_OPTIONS[0] else dtype,
             creation_options=options or None, feedback=EngineFeedback(feedback)))
+        self.present_raster(str(result[self.OUTPUT]), f"{method_label} pan-sharpened", context,
+                            feedback)
         return {self.OUTPUT: str(result[self.OUTPUT])}

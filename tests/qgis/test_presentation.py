@@ -1,0 +1,84 @@
+"""Outputs that look right in QGIS: true-colour bands, a default style, layer names."""
+
+from __future__ import annotations
+
+import pytest
+from osgeo import gdal
+
+DOS = ("wv3-dos-float/pan.tif", "wv3-dos-float/mul.tif")
+
+
+def _run(alg, params, context=None):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+    return processing.run(f"pantiny:{alg}", params, context=context or QgsProcessingContext(),
+                          feedback=QgsProcessingFeedback())
+
+
+def _colours(path):
+    ds = gdal.Open(path)
+    return [gdal.GetColorInterpretationName(ds.GetRasterBand(b + 1).GetColorInterpretation())
+            for b in range(ds.RasterCount)]
+
+
+def _renderer_bands(path):
+    from qgis.core import QgsRasterLayer
+
+    layer = QgsRasterLayer(path, "fused")
+    assert layer.isValid()
+    r = layer.renderer()
+    return type(r).__name__, (r.redBand(), r.greenBand(), r.blueBand())
+
+
+def test_classical_8_band_result_opens_in_true_colour(provider, shared_data, tmp_path):
+    pan, ms = (str(shared_data / p) for p in DOS)
+    out = str(tmp_path / "gsa.tif")
+    _run("pansharpen_classical", {"PAN": pan, "MS": ms, "METHOD": "GSA",
+                                  "SENSOR": "WorldView-3", "OUTPUT": out})
+    # WorldView-3: Coastal, Blue, Green, Yellow, Red, RedEdge, NIR1, NIR2
+    assert _colours(out) == ["Undefined", "Blue", "Green", "Undefined", "Red", "Undefined",
+                             "Undefined", "Undefined"]
+    ds = gdal.Open(out)
+    assert ds.GetRasterBand(5).GetDescription() == "Red"
+    ds = None
+    assert _renderer_bands(out) == ("QgsMultiBandColorRenderer", (5, 3, 2))
+    # the stretch comes from the data (2-98 %), not the data type's range
+    from qgis.core import QgsRasterLayer
+    ce = QgsRasterLayer(out, "x").renderer().redContrastEnhancement()
+    ds = gdal.Open(out)
+    red = ds.GetRasterBand(5).ReadAsArray()
+    assert red.min() <= ce.minimumValue() < ce.maximumValue() <= red.max()
+
+
+def test_deep_4_band_result_opens_in_true_colour_with_its_model_name(provider, shared_data,
+                                                                    tmp_path):
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    pan, ms = (str(shared_data / p) for p in DOS)
+    out = str(tmp_path / "deep.tif")
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    context.addLayerToLoadOnCompletion(out, QgsProcessingContext.LayerDetails(
+        "Pan-sharpened raster", QgsProject.instance(), "OUTPUT"))
+    _run("pansharpen", {"PAN": pan, "MS": ms, "OUTPUT": out}, context)
+    assert _colours(out) == ["Blue", "Green", "Red", "Undefined"]
+    assert _renderer_bands(out) == ("QgsMultiBandColorRenderer", (3, 2, 1))
+    details = context.layerToLoadOnCompletionDetails(out)
+    from engine.weights.model_zoo import default_model_id
+    assert details.name == f"PanTiny {default_model_id()}"
+    assert details.postProcessor() is not None
+
+
+def test_no_style_when_the_bands_have_no_colour_names(tmp_path):
+    import numpy as np
+
+    from engine.io.display import style_path, write_default_style
+    from engine.io.raster_io import RasterWriter
+
+    path = tmp_path / "plain.tif"
+    with RasterWriter(path, 8, 8, 3, np.float32, band_descriptions=["a", "b", "c"]) as w:
+        w.write(0, 0, np.ones((3, 8, 8), np.float32))
+    assert write_default_style(path) is None
+    assert not (tmp_path / "plain.qml").exists() and style_path(path).endswith("plain.qml")
+    assert _colours(str(path))[1:] == ["Undefined", "Undefined"]

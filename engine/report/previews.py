@@ -131,3 +131,37 @@ def array_previews(images: Sequence[tuple[str, np.ndarray]], names: Sequence[str
         out.append(Preview(f"{caption}, zoom ({c}x{c} pixels at the centre, shown {zoom}x)",
                            png_data_uri(to_display(part, limits)), c, c, zoom))
     return out, note
+
+
+def side_by_side(ms_path: str, fused_paths: Sequence[str], crop: int = 256,
+                 gap: int = 6) -> np.ndarray:
+    """One RGB image: a full-resolution centre crop of the MS (upsampled, bilinear)
+    and of each pan-sharpened raster, side by side, sharing the MS's stretch.
+
+    The rasters must lie on one PAN grid; the MS covers the same ground with the same
+    bands in the same order (ratio from the sizes).  Returns ``(crop, n * crop + gaps, 3)`` uint8 (white gaps).
+    """
+    from ..io.raster_io import RasterReader
+
+    with RasterReader(fused_paths[0], "FUSED") as fr:
+        info = fr.info
+    rgb, _ = display_bands(info.band_descriptions, info.band_count)
+    with RasterReader(ms_path, "MS") as mr:
+        ratio = max(1, round(info.width / mr.info.width))
+        side = min(crop, info.width, info.height) // ratio * ratio
+        x0 = (info.width - side) // 2 // ratio * ratio
+        y0 = (info.height - side) // 2 // ratio * ratio
+        ms = mr.read_decimated(Window(x0 // ratio, y0 // ratio, side // ratio, side // ratio),
+                               side, rgb, out_side=(side, side), resample="bilinear")
+    limits = stretch_limits(ms)
+    tiles = [to_display(ms, limits)]
+    for path in fused_paths:
+        with RasterReader(path, "FUSED") as fr:
+            bands, _ = display_bands(fr.info.band_descriptions, fr.info.band_count)
+            tiles.append(to_display(fr.read_decimated(Window(x0, y0, side, side), side, bands,
+                                                      out_side=(side, side)), limits))
+    white = np.full((side, gap, 3), 255, np.uint8)
+    row = [tiles[0]]
+    for tile in tiles[1:]:
+        row += [white, tile]
+    return np.concatenate(row, axis=1)

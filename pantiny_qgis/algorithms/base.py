@@ -109,9 +109,15 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
     parameter_help: dict[str, str] = {}
 
     def shortHelpString(self) -> str:  # noqa: N802
+        """The help paragraphs, then each parameter and output by its label, with its id
+        (for qgis_process and scripts) in brackets."""
         lines = [self.tr(p) for p in self.help_paragraphs]
-        lines.append(self.tr("Parameters:"))
-        lines += [f"{pid}: {self.tr(text)}" for pid, text in self.parameter_help.items()]
+        lines.append(self.tr("Parameters and outputs:"))
+        for pid, text in self.parameter_help.items():
+            definition = self.parameterDefinition(pid) or self.outputDefinition(pid)
+            label = definition.description() if definition is not None else ""
+            lines.append(f"{label} [{pid}]: {self.tr(text)}" if label else
+                         f"[{pid}]: {self.tr(text)}")
         return "\n".join(lines)
 
     def addParameter(self, parameter, createOutput=True):  # noqa: N802 (QGIS API name)

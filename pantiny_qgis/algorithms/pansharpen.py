@@ -87,7 +87,9 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         PanTinyAlgorithm.CREATION_OPTIONS:
             "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
             "gives a tiled, DEFLATE-compressed GeoTIFF.",
-        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif), in the MS data type.",
+        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif), in the MS data type; it opens "
+                                 "in true colour (a .qml style is written next to it) as "
+                                 "'PanTiny <model>'.",
         DEVICE_USED: "(output) the device the model ran on, e.g. 'cpu' or 'cuda:0'.",
     }
 

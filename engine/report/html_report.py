@@ -21,7 +21,7 @@ h1{font-size:1.5em;margin-bottom:.1em}.sub{color:#555;margin-top:0}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:3px 8px;
 text-align:left;vertical-align:top}td.num{font-family:monospace;text-align:right}
 th{background:#f3f3f3}.best{font-weight:bold;background:#e8f4e8}.expl{color:#444;font-size:.9em}
-.grid{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:.85em;color:#444;
+.grid{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:12px}figure{margin:0}figcaption{font-size:.85em;color:#444;
 max-width:360px}img.zoom{image-rendering:pixelated}details{margin-top:1.5em}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px;font-size:.9em}
 dt{font-weight:bold}dd{margin:0;font-family:monospace;word-break:break-all}.note{color:#555}
@@ -86,15 +86,16 @@ def band_section(band_names: Sequence[str], per_band: Mapping[str, Mapping[str, 
 
 
 def previews_section(previews: Sequence[Any], note: str) -> str:
-    figs = []
+    rows: dict[int, list[str]] = {}
     for p in previews:
         cls = " class='zoom'" if p.zoom > 1 else ""
-        figs.append(f"<figure><img{cls} src='{p.data_uri}' width='{p.width * p.zoom}' "
-                    f"height='{p.height * p.zoom}' alt='{html.escape(p.caption)}'>"
-                    f"<figcaption>{html.escape(p.caption)}</figcaption></figure>")
+        rows.setdefault(getattr(p, "row", 0), []).append(
+            f"<figure><img{cls} src='{p.data_uri}' width='{p.width * p.zoom}' "
+            f"height='{p.height * p.zoom}' alt='{html.escape(p.caption)}'>"
+            f"<figcaption>{html.escape(p.caption)}</figcaption></figure>")
+    grids = "".join(f"<div class='grid'>{''.join(figs)}</div>" for _, figs in sorted(rows.items()))
     return (f"<h2>What the result looks like</h2><p class='note'>{html.escape(note)}; the MS "
-            "and the result share one contrast stretch (2-98 % of the MS).</p>"
-            f"<div class='grid'>{''.join(figs)}</div>")
+            "and the result share one contrast stretch (2-98 % of the MS).</p>" + grids)
 
 
 def _definition_list(data: Mapping[str, Any]) -> str:

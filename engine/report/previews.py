@@ -30,6 +30,7 @@ class Preview:
     width: int
     height: int
     zoom: int = 1
+    row: int = 0  # previews of one row are shown side by side (0: overviews, 1: crops)
 
 
 def display_bands(names: Sequence[str | None], count: int) -> tuple[list[int], str]:
@@ -102,35 +103,42 @@ def file_previews(pan_path: str, ms_path: str, fused_path: str, pan_win: Window,
         Preview("MS, upsampled (bilinear)", png_data_uri(_rgb(ms_o, limits)), *size),
         Preview("PAN", png_data_uri(_rgb(pan_o, pan_limits)), *size),
         Preview("Pan-sharpened result", png_data_uri(_rgb(fu_o, limits)), *size),
-        Preview(f"MS, zoom ({where})", png_data_uri(_rgb(ms_c, limits)), *cs, zoom),
-        Preview("PAN, zoom (full resolution)", png_data_uri(_rgb(pan_c, pan_limits)), *cs, zoom),
-        Preview("Result, zoom (full resolution)", png_data_uri(_rgb(fu_c, limits)), *cs, zoom),
+        Preview(f"MS, zoom ({where})", png_data_uri(_rgb(ms_c, limits)), *cs, zoom, 1),
+        Preview("PAN, zoom (full resolution)", png_data_uri(_rgb(pan_c, pan_limits)), *cs, zoom,
+                1),
+        Preview("Result, zoom (full resolution)", png_data_uri(_rgb(fu_c, limits)), *cs, zoom,
+                1),
     ]
     return previews, note
 
 
 def array_previews(images: Sequence[tuple[str, np.ndarray]], names: Sequence[str | None],
                    side: int = OVERVIEW_SIDE, crop: int = CROP_SIDE) -> tuple[list[Preview], str]:
-    """Overviews (strided) and a centre crop of same-sized ``(C, H, W)`` arrays with
-    captions, stretched with the first array's limits (NaN = nodata)."""
+    """Overviews (strided, enlarged when small) and a centre crop of same-sized
+    ``(C, H, W)`` arrays with captions, stretched with the first array's limits (NaN =
+    nodata).  No crop when the whole image fits in one."""
     count = images[0][1].shape[0]
     rgb, note = display_bands(names, count)
     idx = [b - 1 for b in rgb]
     h, w = images[0][1].shape[1:]
     step = max(1, int(np.ceil(max(h, w) / side)))
     limits = stretch_limits(images[0][1][idx, ::step, ::step])
-    c = min(crop, h, w)
-    y0, x0 = (h - c) // 2, (w - c) // 2
-    zoom = max(1, 320 // c)
+    small_zoom = max(1, 300 // max(1, max(h, w) // step))
     out = []
     for caption, arr in images:
         small = arr[idx, ::step, ::step]
-        out.append(Preview(caption, png_data_uri(to_display(small, limits)),
-                           small.shape[2], small.shape[1]))
+        shown = caption if small_zoom == 1 else f"{caption} (shown {small_zoom}x)"
+        out.append(Preview(shown, png_data_uri(to_display(small, limits)),
+                           small.shape[2], small.shape[1], small_zoom))
+    c = min(crop, h, w)
+    if step == 1 and c >= min(h, w) and max(h, w) <= crop:
+        return out, note
+    y0, x0 = (h - c) // 2, (w - c) // 2
+    zoom = max(1, 320 // c)
     for caption, arr in images:
         part = arr[idx, y0:y0 + c, x0:x0 + c]
         out.append(Preview(f"{caption}, zoom ({c}x{c} pixels at the centre, shown {zoom}x)",
-                           png_data_uri(to_display(part, limits)), c, c, zoom))
+                           png_data_uri(to_display(part, limits)), c, c, zoom, 1))
     return out, note
 
 

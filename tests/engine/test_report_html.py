@@ -96,3 +96,26 @@ def test_json_report_has_no_images(tmp_path):
     data = json.loads(open(out).read())
     assert "previews" not in data and data["scores"] == {"QNR": 0.5}
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o644
+
+
+def test_reduced_report_of_a_real_scene(shared_data, tmp_path):
+    import base64
+
+    from engine.metrics.evaluation import evaluate_reduced_files
+
+    report = tmp_path / "gsa.html"
+    scores = evaluate_reduced_files(str(shared_data / "wv3-dos-float/pan.tif"),
+                                    str(shared_data / "wv3-dos-float/mul.tif"), "gsa",
+                                    "WorldView-3", report_path=str(report))
+    text = report.read_text()
+    assert "<title>GSA at reduced resolution (Wald protocol): wv3-dos-float/mul.tif" in text
+    header = re.search(r"<tr><th>Index</th>(.*?)</tr>", text).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header) == ["GSA", "EXP", "Ideal", "Meaning"]
+    assert f"{scores['Q2N']:.4f}" in text
+    assert text.count("<svg") == 3  # Q, PSNR and CC per band
+    uris = re.findall(r"src='data:image/png;base64,([^']+)'", text)
+    imgs = [decode_png(base64.b64decode(u)) for u in uris]
+    # the reduced images (about 140 pixels) fit in one view: three overviews, no crops
+    assert len(imgs) == 3 and len({i.shape for i in imgs}) == 1
+    assert imgs[0].shape[2] == 3 and 100 < max(imgs[0].shape[:2]) <= 160
+    assert "(shown 2x)" in text

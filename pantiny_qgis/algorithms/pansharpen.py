@@ -53,9 +53,10 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
 
     help_paragraphs = (
         "Fuses a single-band panchromatic raster (PAN) with a multispectral raster (MS) using a "
-        "small neural network (PanTiny, 81,744 parameters) trained on several satellites at "
-        "once. The output lies on the PAN grid (same geotransform, CRS, extent and size) with "
-        "one band per model band. Requires PyTorch in the Python that QGIS uses.",
+        "small neural network (PanTiny, arXiv:2507.15059; 81,744 parameters) trained on several "
+        "satellites at once. The output lies on the PAN grid (same geotransform, CRS, extent "
+        "and size) with one band per model band. Requires PyTorch in the Python that QGIS "
+        "uses.",
         "Alignment is as in 'Pan-sharpen (classical methods)': integer pixel-size ratio, same "
         "CRS, the MS placed on the PAN grid from the geotransforms. Pixels where the PAN or any "
         "used MS band is nodata, or outside the MS footprint, are written as nodata.",
@@ -72,7 +73,8 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             "the multispectral raster at an integer multiple of the PAN pixel size.",
         MODEL: "the bundled model to use (the default model is trained on WorldView-3, "
                  "WorldView-2, QuickBird and Landsat 8 with 4 bands: blue, green, red, "
-                 "near-infrared; each model's card is in resources/models/).",
+                 "near-infrared; a model card describing its training and scores ships with the "
+                 "plugin).",
         MODEL_FILE: "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
                       "project's training tools; overrides MODEL.",
         BANDS: "(optional) the MS band numbers to feed the model, in the model's band order "

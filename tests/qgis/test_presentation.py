@@ -146,3 +146,20 @@ def test_processing_loads_the_result_named_and_in_true_colour(provider, shared_d
     assert len(layers) == 1
     r = layers[0].renderer()
     assert (r.redBand(), r.greenBand(), r.blueBand()) == (5, 3, 2)
+
+
+def test_evaluate_reduced_writes_its_quality_map(provider, shared_data, tmp_path):
+    from pantiny_qgis.algorithms.evaluate_reduced import REDUCED_OUTPUTS
+
+    pan, ms = (str(shared_data / p) for p in DOS)
+    qmap = str(tmp_path / "rr_map.tif")
+    result = _run("evaluate_reduced", {"PAN": pan, "MS": ms, "METHOD": "GSA",
+                                       "SENSOR": "WorldView-3", "BLOCK_SIZE": 16,
+                                       "QUALITY_MAP": qmap})
+    assert set(result) == set(REDUCED_OUTPUTS) | {"QUALITY_MAP"} and result["QUALITY_MAP"] == qmap
+    ds = gdal.Open(qmap)
+    assert [ds.GetRasterBand(b + 1).GetDescription().split(",")[0] for b in range(3)] == [
+        "local mean per-band Q (1 is best)", "local spectral angle", "local RMSE"]
+    # without QUALITY_MAP nothing extra is returned
+    assert set(_run("evaluate_reduced", {"PAN": pan, "MS": ms, "METHOD": "GSA",
+                                         "SENSOR": "WorldView-3"})) == set(REDUCED_OUTPUTS)

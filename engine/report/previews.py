@@ -19,7 +19,7 @@ from ..io.windows import Window
 from .png import png_data_uri
 
 #: Longest side of an overview preview (pixels) and side of the zoomed crop (PAN pixels).
-OVERVIEW_SIDE = 360
+OVERVIEW_SIDE = 300
 CROP_SIDE = 160
 
 

@@ -14,6 +14,7 @@ import pytest
 from engine.io.report_files import write_report
 from engine.report.charts import bar_chart_svg
 from engine.report.png import decode_png, encode_png
+from engine.report.previews import OVERVIEW_SIDE
 
 
 def test_png_round_trip_and_chunks():
@@ -80,7 +81,7 @@ def test_qnr_report_of_a_real_scene(dos_pair, tmp_path):
     assert len(uris) == 6
     imgs = [decode_png(base64.b64decode(u)) for u in uris]
     assert all(i.ndim == 3 and i.shape[2] == 3 for i in imgs)
-    assert imgs[0].shape == imgs[1].shape == imgs[2].shape and max(imgs[0].shape) == 360
+    assert imgs[0].shape == imgs[1].shape == imgs[2].shape and max(imgs[0].shape) == OVERVIEW_SIDE
     assert imgs[2].std() > 10  # an image, not a blank
     # inputs and conventions collapsed, not a JSON dump; no network reference
     assert "<details><summary>Inputs and conventions</summary>" in text

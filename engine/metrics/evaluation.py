@@ -392,6 +392,10 @@ def evaluate_qnr_files(fused_path: str, pan_path: str, ms_path: str, sensor: str
             columns: dict[str, dict[str, float]] = {}
             per_band = {k: {result_label(fused_path): v} for k, v in local.per_band.items()}
             own = read_metadata(fused_path, "FUSED").get("PANTINY_METHOD")
+            if baselines and p_fill.size * (4 * m_fill.shape[0] + 2) > MAX_EVALUATION_VALUES:
+                fb.warning("the report leaves out the EXP and MTF-GLP-HPM baselines: this "
+                           "area is too large to fuse them in memory as well")
+                baselines = ()
             for method in baselines:
                 if fb.is_canceled():
                     break

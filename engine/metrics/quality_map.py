@@ -16,7 +16,9 @@ block ``k``:
 with Q_k the UIQI of the block (``S x S`` at PAN scale for F and P, ``S/R x S/R`` at MS
 scale for M and P_LR, the same footprint).  Per band: the D_lambda term of band ``l``
 (mean over ``r``), its D_s term and its D_rho, computed from the block averages as the
-global indices are, so the band means of the D_s and D_rho terms equal D_S and D_RHO.
+global indices are, so the band means of the D_lambda and D_s terms equal D_LAMBDA and D_S,
+and that of D_rho equals D_RHO over the block-aligned part of the image.  D_rho is
+computed one band and one strip of blocks at a time (bounded temporaries).
 
 Reference (Wald's protocol): per block the mean per-band Q, the SAM (degrees, mean over
 the block's pixels) and the relative RMSE ``100 * RMSE / mean(GT)`` averaged over bands;
@@ -55,18 +57,52 @@ def block_q_matrices(stack: np.ndarray, size: int) -> np.ndarray:
     return q.reshape(h // size, w // size, c, c)
 
 
-def _rho_map(fused: np.ndarray, pan: np.ndarray, ratio: int) -> np.ndarray:
-    """``(L, H-R+1, W-R+1)`` local correlation of each band with the PAN (D_rho rules)."""
-    f = np.asarray(fused, dtype=np.float64)
-    p = np.broadcast_to(np.asarray(pan, dtype=np.float64), f.shape)
-    m = sliding_moments(f, p, ratio)
-    flat_f = m.var_x <= m.tol_x
-    flat_p = m.var_y <= m.tol_y
+def _rho_strip(fused: np.ndarray, pan: np.ndarray, ratio: int) -> np.ndarray:
+    """``(h-R+1, w-R+1)`` local correlation of one band with the PAN (D_rho rules: a
+    window flat in both is 1, flat in one is 0)."""
+    m = sliding_moments(fused[None], pan[None], ratio)
+    flat_f = m.var_x[0] <= m.tol_x[0]
+    flat_p = m.var_y[0] <= m.tol_y[0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = m.cov / np.sqrt(m.var_x * m.var_y)
+        rho = m.cov[0] / np.sqrt(m.var_x[0] * m.var_y[0])
     either = flat_f | flat_p
     rho[either] = (flat_f & flat_p)[either]
     return np.clip(rho, -1.0, 1.0)
+
+
+def _local_rho(f: np.ndarray, p: np.ndarray, r: int, s: int, nby: int, nbx: int,
+               mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Block means ``(nby, nbx)`` and band means ``(L,)`` of ``1 - rho`` over the R x R
+    windows whose top-left pixel lies in a block.  One strip of ``S + R - 1`` rows and one
+    band at a time, so temporaries stay a few strips in size."""
+    bands, h, w = f.shape
+    wc = nbx * s
+    block_sum = np.zeros((nby, nbx))
+    block_cnt = np.zeros((nby, nbx))
+    band_sum = np.zeros(bands)
+    band_cnt = 0.0
+    for by in range(nby):
+        y0, y1 = by * s, min(by * s + s + r - 1, h)
+        ok = None
+        if mask is not None:
+            from .blocks import sliding_valid
+            ok = sliding_valid(np.asarray(mask[y0:y1], bool), r, (y1 - y0, w))
+        for b in range(bands):
+            one = 1.0 - _rho_strip(f[b, y0:y1], p[y0:y1], r)[:s, :wc]
+            if ok is not None:
+                one[~ok[:s, :wc]] = np.nan
+            rows, cols = one.shape
+            padded = np.full((s, wc), np.nan)
+            padded[:rows, :cols] = one
+            per_block = padded.reshape(s, nbx, s)
+            finite = np.isfinite(per_block)
+            block_sum[by] += np.where(finite, per_block, 0.0).sum(axis=(0, 2))
+            block_cnt[by] += finite.sum(axis=(0, 2))
+            band_sum[b] += np.nansum(one)
+            if b == 0:
+                band_cnt += float(np.isfinite(one).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return block_sum / block_cnt, band_sum / max(band_cnt, 1.0)
 
 
 def local_no_reference(fused: np.ndarray, pan: np.ndarray, ms: np.ndarray, ratio: int,
@@ -96,18 +132,7 @@ def local_no_reference(fused: np.ndarray, pan: np.ndarray, ms: np.ndarray, ratio
     ds_terms = np.abs(qf[..., :bands, bands] - qm[..., :bands, bands])  # (nby, nbx, L)
     local_ds = ds_terms.mean(axis=-1)
 
-    rho = _rho_map(f, p, r)  # (L, H-R+1, W-R+1): windows by their top-left pixel
-    one_minus = np.full((bands, hc, wc), np.nan)
-    hh, ww = min(hc, rho.shape[1]), min(wc, rho.shape[2])
-    one_minus[:, :hh, :ww] = 1.0 - rho[:, :hh, :ww]
-    if mask is not None:  # windows touching an invalid pixel are left out
-        from .blocks import sliding_valid
-        ok = sliding_valid(np.asarray(mask, bool), r, (h, w))[:hh, :ww]
-        one_minus[:, :hh, :ww][:, ~ok] = np.nan
-    blocks = one_minus.reshape(bands, nby, s, nbx, s)
-    with np.errstate(invalid="ignore"), _quiet():
-        local_rho = np.nanmean(blocks, axis=(0, 2, 4))
-        band_rho = np.nanmean(one_minus.reshape(bands, -1), axis=1)
+    local_rho, band_rho = _local_rho(f, p, r, s, nby, nbx, mask)
     for arr in (local_dl, local_ds, local_rho):
         arr[~valid] = np.nan
 

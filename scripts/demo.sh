@@ -96,8 +96,9 @@ print(table)
 
 png = f"{out}/landsat8_side_by_side.png"
 with open(png, "wb") as fh:
+    # a cloud-free part of the scene (its centre is under clouds)
     fh.write(encode_png(side_by_side(ms, [f"{out}/landsat8_mtf_glp_hpm.tif",
-                                          f"{out}/landsat8_pantiny.tif"])))
+                                          f"{out}/landsat8_pantiny.tif"], at=(384, 944))))
 device = json.load(open(f"{out}/pansharpen_pantiny.json"))["results"]["DEVICE_USED"]
 fused = gdal.Open(f"{out}/landsat8_pantiny.tif"); p = gdal.Open(pan)
 same = fused.GetGeoTransform() == p.GetGeoTransform() and fused.GetProjection() == p.GetProjection()
@@ -106,6 +107,6 @@ print(f"\nOutputs in {out}:")
 print(f"  pan-sharpened rasters  {out}/landsat8_{{pantiny,mtf_glp_hpm,exp}}.tif (+ .qml true-colour styles)")
 print(f"  HTML reports           {out}/landsat8_*_quality.html")
 print(f"  quality maps           {out}/landsat8_*_quality_map.tif")
-print(f"  side by side           {png}  (MS upsampled | MTF-GLP-HPM | PanTiny, centre crop)")
+print(f"  side by side           {png}  (MS upsampled | MTF-GLP-HPM | PanTiny, 256x256 PAN pixels)")
 print(f"  reduced resolution     {out}/reduced_resolution.md  (pair and results in {out}/reduced/)")
 PY

@@ -143,12 +143,13 @@ def array_previews(images: Sequence[tuple[str, np.ndarray]], names: Sequence[str
 
 
 def side_by_side(ms_path: str, fused_paths: Sequence[str], crop: int = 256,
-                 gap: int = 6) -> np.ndarray:
+                 gap: int = 6, at: tuple[int, int] | None = None) -> np.ndarray:
     """One RGB image: a full-resolution centre crop of the MS (upsampled, bilinear)
     and of each pan-sharpened raster, side by side, sharing the MS's stretch.
 
     The rasters must lie on one PAN grid; the MS covers the same ground with the same
-    bands in the same order (ratio from the sizes).  Returns
+    bands in the same order (ratio from the sizes).  ``at``: top-left PAN pixel ``(x, y)``
+    of the crop (default: the centre).  Returns
     ``(crop, n * crop + gaps, 3)`` uint8 (white gaps).
     """
     from ..io.raster_io import RasterReader
@@ -159,8 +160,9 @@ def side_by_side(ms_path: str, fused_paths: Sequence[str], crop: int = 256,
     with RasterReader(ms_path, "MS") as mr:
         ratio = max(1, round(info.width / mr.info.width))
         side = min(crop, info.width, info.height) // ratio * ratio
-        x0 = (info.width - side) // 2 // ratio * ratio
-        y0 = (info.height - side) // 2 // ratio * ratio
+        cx, cy = at if at is not None else ((info.width - side) // 2, (info.height - side) // 2)
+        x0 = min(max(0, cx), info.width - side) // ratio * ratio
+        y0 = min(max(0, cy), info.height - side) // ratio * ratio
         ms = mr.read_decimated(Window(x0 // ratio, y0 // ratio, side // ratio, side // ratio),
                                side, rgb, out_side=(side, side), resample="bilinear")
     limits = stretch_limits(ms)

@@ -109,6 +109,23 @@ def qgis_style(rgb: tuple[int, int, int], limits: Sequence[tuple[float, float]])
         "    </rasterrenderer>\n  </pipe>\n</qgis>\n")
 
 
+def write_style(raster_path: str | os.PathLike, rgb: tuple[int, int, int],
+                limits: Sequence[tuple[float, float]]) -> str:
+    """Write ``<name>.qml`` (see :func:`qgis_style`) next to a raster; returns its path."""
+    target = style_path(raster_path)
+    fd, tmp = tempfile.mkstemp(prefix=".style.", suffix=".qml", dir=os.path.dirname(target))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(qgis_style(rgb, limits))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
 def style_path(raster_path: str | os.PathLike) -> str:
     """Where QGIS looks for a raster's default style: ``<path without extension>.qml``."""
     return os.path.splitext(os.path.abspath(os.fspath(raster_path)))[0] + ".qml"
@@ -129,16 +146,4 @@ def write_default_style(raster_path: str | os.PathLike) -> str | None:
         if rgb is None:
             return None
         values = reader.read_decimated(None, STATS_SIDE, bands=list(rgb))
-    text = qgis_style(rgb, stretch_limits(values))
-    target = style_path(raster_path)
-    fd, tmp = tempfile.mkstemp(prefix=".style.", suffix=".qml", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return write_style(raster_path, rgb, stretch_limits(values))

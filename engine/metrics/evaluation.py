@@ -183,7 +183,8 @@ METHOD_NAMES = {"exp": "EXP", "brovey": "Brovey", "gsa": "GSA", "mtf_glp": "MTF-
 def write_quality_map(path: str, local: LocalQuality, geotransform, crs_wkt: str | None,
                       extra: dict[str, str] | None = None) -> str:
     """Write the per-block maps of ``local`` as a float32 raster, one band per index, with
-    band descriptions; NaN (nodata) where a block was left out."""
+    band descriptions; NaN (nodata) where a block was left out.  A ``.qml`` style shows
+    the three bands as R, G, B from 0 (black, best) to their 98th percentile."""
     keys = list(local.maps)
     first = local.maps[keys[0]]
     meta = {"PANTINY_QUALITY_MAP_BLOCK": local.block_size, **(extra or {})}
@@ -191,6 +192,15 @@ def write_quality_map(path: str, local: LocalQuality, geotransform, crs_wkt: str
                       geotransform, crs_wkt, float("nan"), None,
                       [local.descriptions[k] for k in keys], meta) as writer:
         writer.write(0, 0, np.stack([local.maps[k] for k in keys]).astype(np.float32))
+    if len(keys) == 3:  # shown as a colour composite where dark = good in every band
+        from ..io.display import write_style
+
+        limits = []
+        for k in keys:
+            v = local.maps[k][np.isfinite(local.maps[k])]
+            hi = float(np.percentile(v, 98)) if v.size else 1.0
+            limits.append((0.0, hi if hi > 0 else 1.0))
+        write_style(path, (1, 2, 3), limits)
     return path
 
 

@@ -20,8 +20,9 @@ global indices are, so the band means of the D_lambda and D_s terms equal D_LAMB
 and that of D_rho equals D_RHO over the block-aligned part of the image.  D_rho is
 computed one band and one strip of blocks at a time (bounded temporaries).
 
-Reference (Wald's protocol): per block the mean per-band Q, the SAM (degrees, mean over
-the block's pixels) and the relative RMSE ``100 * RMSE / mean(GT)`` averaged over bands;
+Reference (Wald's protocol): per block ``1 -`` the mean per-band Q (so that, as for every
+other map band, 0 is best), the SAM (degrees, mean over the block's pixels) and the
+relative RMSE ``100 * RMSE / mean(GT)`` averaged over bands;
 per band Q, PSNR and CC.
 """
 
@@ -209,8 +210,8 @@ def local_reference(fused: np.ndarray, gt: np.ndarray, block_size: int = 32,
                         mask=None if mask is None else np.asarray(mask, bool)[:hc, :wc])
     return LocalQuality(
         s,
-        {"Q": local_q, "SAM": local_sam, "RMSE_REL": local_rel},
-        {"Q": "local mean per-band Q (1 is best)",
+        {"Q_DEFICIT": 1.0 - local_q, "SAM": local_sam, "RMSE_REL": local_rel},
+        {"Q_DEFICIT": "local 1 - mean per-band Q (0 is best)",
          "SAM": "local spectral angle, degrees (0 is best)",
          "RMSE_REL": "local RMSE, % of the reference mean (0 is best)"},
         {"Q": [float(v) for v in band_q], "PSNR": psnr, "CC": cc},

@@ -96,8 +96,9 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
             "MTF-GLP-HPM made from the same PAN and MS, which takes about three times as "
             "long as the indices alone.",
         QUALITY_MAP: "(optional) raster with one pixel per block and three bands: local "
-                     "D_lambda, D_s and D_rho (0 is best). Open it over the result to see "
-                     "where the fusion is poor.",
+                     "D_lambda, D_s and D_rho (0 is best), shown as a colour composite where "
+                     "dark blocks are good. Open it over the result to see where the "
+                     "fusion is poor.",
         **{key: f"(output) {label}." for key, label in QNR_OUTPUTS.items()},
     }
 

@@ -69,8 +69,8 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             "METHOD beside EXP, per-band charts and pictures of the reduced images, or JSON.",
         PanTinyAlgorithm.QUALITY_MAP:
             "(optional) raster with one pixel per block of the reduced images (BLOCK_SIZE MS "
-            "pixels) and three bands: local Q (1 is best), SAM in degrees and RMSE in % of "
-            "the reference mean (0 is best).",
+            "pixels) and three bands: local 1 - Q, SAM in degrees and RMSE in % of the "
+            "reference mean (0 is best in each; shown as a colour composite, dark = good).",
         **{key: f"(output) {label}." for key, label in REDUCED_OUTPUTS.items()},
     }
 

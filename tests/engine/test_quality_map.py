@@ -24,7 +24,7 @@ def test_band_means_of_the_local_terms_are_the_global_indices():
     assert np.mean(local.per_band["D_LAMBDA"]) == pytest.approx(d_lambda(fused, ms, 4, 32))
     assert np.mean(local.per_band["D_RHO"]) == pytest.approx(d_rho(fused, pan, 4))
     ref = local_reference(fused, fused, 32)
-    np.testing.assert_allclose(ref.maps["Q"], 1.0)
+    np.testing.assert_allclose(ref.maps["Q_DEFICIT"], 0.0, atol=1e-12)
     np.testing.assert_allclose(ref.maps["SAM"], 0.0, atol=1e-5)
     assert ref.per_band["CC"] == pytest.approx([1.0] * 4)
 
@@ -102,6 +102,6 @@ def test_reduced_quality_map(shared_data, tmp_path):
     assert q.RasterCount == 3
     assert q.GetGeoTransform()[1] == pytest.approx(16 * m.GetGeoTransform()[1])
     maps = q.ReadAsArray()
-    qv, sam = maps[0][np.isfinite(maps[0])], maps[1][np.isfinite(maps[1])]
-    assert qv.size > 10 and (qv <= 1).all() and np.median(qv) > 0.3
+    deficit, sam = maps[0][np.isfinite(maps[0])], maps[1][np.isfinite(maps[1])]
+    assert deficit.size > 10 and (deficit >= 0).all() and np.median(deficit) < 0.7
     assert (sam >= 0).all() and np.median(sam) < 20

@@ -159,7 +159,11 @@ def test_evaluate_reduced_writes_its_quality_map(provider, shared_data, tmp_path
     assert set(result) == set(REDUCED_OUTPUTS) | {"QUALITY_MAP"} and result["QUALITY_MAP"] == qmap
     ds = gdal.Open(qmap)
     assert [ds.GetRasterBand(b + 1).GetDescription().split(",")[0] for b in range(3)] == [
-        "local mean per-band Q (1 is best)", "local spectral angle", "local RMSE"]
+        "local 1 - mean per-band Q (0 is best)", "local spectral angle", "local RMSE"]
+    from qgis.core import QgsRasterLayer
+    r = QgsRasterLayer(qmap, "map").renderer()  # its style: composite, 0 = black = best
+    assert (r.redBand(), r.greenBand(), r.blueBand()) == (1, 2, 3)
+    assert r.redContrastEnhancement().minimumValue() == 0.0
     # without QUALITY_MAP nothing extra is returned
     assert set(_run("evaluate_reduced", {"PAN": pan, "MS": ms, "METHOD": "GSA",
                                          "SENSOR": "WorldView-3"})) == set(REDUCED_OUTPUTS)

@@ -20,7 +20,8 @@ Map of the package:
 ``losses``             training and fine-tuning losses (torch)
 ``io/``                GDAL raster reader/writer, pixel windows, grids, PAN/MS pair
                        checks (near-integer ratios resampled), MS placement on the PAN
-                       grid, output paths that would overwrite an input, report files
+                       grid, output paths that would overwrite an input, report files,
+                       display (true-colour bands, QGIS default style)
 ``fusion/``            classical methods (EXP, Brovey, GSA, MTF-GLP, MTF-GLP-HPM),
                        strip streaming, ``raster``: classical pan-sharpening of files
 ``models/``            PanTiny and peer networks, model registry (torch)
@@ -30,8 +31,10 @@ Map of the package:
 ``batch/``             ``python -m engine.batch``: a CSV list of scenes, sharded over
                        ``torchrun`` processes, resumable (completion records)
 ``weights/``           checkpoint format (save/load) and the bundled model zoo
-``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...) and
-                       ``evaluation`` of raster files (Wald protocol, no-reference)
+``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...), local
+                       indices per block (``quality_map``) and ``evaluation`` of raster
+                       files (Wald protocol, no-reference)
+``report/``            the HTML report: PNG encoder, SVG charts, true-colour previews
 ``trainer/``           training only (multi-dataset trainer, datasets); not shipped
                        in the plugin zip
 =====================  ==========================================================

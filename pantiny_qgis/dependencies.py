@@ -54,11 +54,16 @@ def install_instructions(missing: list[str] | None = None, platform: str | None 
         how = ("macOS (official QGIS.app): in a Terminal run:  "
                f"/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install {packages}")
     else:
-        how = ("Linux: QGIS uses the system Python. Install PyTorch for it with pip:  "
-               f"python3 -m pip install --user {packages} {cpu_index}  (Debian 12, Ubuntu 23.04 "
-               "and other 'externally managed' Pythons refuse this unless you add "
-               "--break-system-packages), or with your distribution's package "
-               "(Debian/Ubuntu: python3-torch) if it is recent enough.")
+        venv = "~/.local/share/pantiny/venv"
+        how = ("Linux: QGIS uses the system Python. Where pip may install into it (older "
+               f"systems):  python3 -m pip install --user {packages} {cpu_index}  . On Debian "
+               "12, Ubuntu 23.04 and later ('externally managed' Python), keep the system "
+               "Python intact: install into a virtual environment that sees the system "
+               f"packages and point Python at it with a .pth file:  python3 -m venv "
+               f"--system-site-packages {venv} && {venv}/bin/pip install {packages} "
+               f"{cpu_index} && mkdir -p \"$(python3 -m site --user-site)\" && {venv}/bin/python "
+               "-c 'import site; print(site.getsitepackages()[0])' > "
+               "\"$(python3 -m site --user-site)/pantiny-torch.pth\"")
     check = ("To see which Python QGIS uses, run in the QGIS Python console: "
              "import sys; print(sys.version, sys.prefix)")
     return f"{head}\n{how}\n{check}\nMore: {DOCS_URL}"

@@ -66,7 +66,9 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
         fb.info(f"method {m.name}, sensor {sensor.name}, MS GNyq "
                 f"{', '.join(f'{g:g}' for g in gnyq)}, PAN GNyq {sensor.pan_gnyq:g}")
         names = (ms_i.band_descriptions if any(ms_i.band_descriptions)
-                 else sensor.band_names if len(sensor.band_names) == ms_i.band_count else None)
+                 else sensor.band_names if len(sensor.band_names) == ms_i.band_count
+                 else BGRN if ms_i.band_count == 4 and sensor.band_names == WV_BANDS
+                 else None)
         metadata = {
             "PANTINY_ENGINE_VERSION": __version__, "PANTINY_METHOD": m.name,
             "PANTINY_SENSOR": sensor.name, "PANTINY_RATIO": alignment.ratio,

@@ -46,6 +46,7 @@ __all__ = [
     "same_crs",
     "read_window",
     "read_raster",
+    "read_metadata",
     "parse_creation_options",
     "default_creation_options",
     "driver_for_path",
@@ -447,10 +448,67 @@ class RasterReader:
         """:meth:`read` of a :class:`~engine.io.windows.Window` ``(C, height, width)``."""
         return self.read(win.x0, win.y0, win.width, win.height, bands, out_dtype)
 
+    def read_decimated(self, win: Window | None, max_side: int,
+                       bands: Sequence[int] | None = None, out_side: tuple[int, int] | None = None,
+                       resample: str = "average") -> np.ndarray:
+        """A window resampled to a small image: floats ``(C, oh, ow)``, NaN on nodata.
+
+        ``win`` (None: the whole raster) must lie inside the raster.  The output keeps
+        the window's aspect with its longer side ``max_side`` (never more pixels than the
+        window), or has the size ``out_side = (ow, oh)`` when given (which may upsample).
+        GDAL resamples while reading (``resample``: 'average', 'bilinear', 'cubic',
+        'nearest'; overviews are used when the file has them), so memory is bounded by the
+        output size, whatever the window size.  Used for previews and display statistics.
+        """
+        if self._ds is None:
+            raise RasterIOError(f"the {self.name} raster {self.path} is closed")
+        win = full_window(self.info.width, self.info.height) if win is None else win
+        if not contains(full_window(self.info.width, self.info.height), win):
+            raise InputError(f"window {win} is not inside the {self.name} raster {self.path}")
+        if out_side is None:
+            scale = min(1.0, max_side / max(win.width, win.height))
+            ow, oh = max(1, round(win.width * scale)), max(1, round(win.height * scale))
+        else:
+            ow, oh = (int(v) for v in out_side)
+        algs = {"average": gdal.GRIORA_Average, "bilinear": gdal.GRIORA_Bilinear,
+                "cubic": gdal.GRIORA_Cubic, "nearest": gdal.GRIORA_NearestNeighbour}
+        band_list = self._bands(bands)
+        out = np.empty((len(band_list), oh, ow), dtype=np.float64)
+        for i, b in enumerate(band_list):
+            band = self._ds.GetRasterBand(b)
+            with _gdal_call():
+                arr = band.ReadAsArray(win.x0, win.y0, win.width, win.height, buf_xsize=ow,
+                                       buf_ysize=oh, buf_type=gdal.GDT_Float64,
+                                       resample_alg=algs[resample])
+                failed = arr is None or _failed()
+            if failed:
+                raise RasterIOError(f"cannot read a preview of band {b} of the {self.name} "
+                                    f"raster {self.path}: {_last_error('read failed')}")
+            flags = band.GetMaskFlags()
+            nodata = band.GetNoDataValue()
+            if flags & gdal.GMF_NODATA and nodata is not None and not np.isnan(nodata):
+                arr[arr == nodata] = np.nan
+            elif not flags & gdal.GMF_ALL_VALID and not flags & gdal.GMF_NODATA:
+                with _gdal_call():
+                    mask = band.GetMaskBand().ReadAsArray(
+                        win.x0, win.y0, win.width, win.height, buf_xsize=ow, buf_ysize=oh,
+                        resample_alg=gdal.GRIORA_NearestNeighbour)
+                if mask is not None:
+                    arr[mask == 0] = np.nan
+            out[i] = arr
+        return out
+
     def read_all(self, bands: Sequence[int] | None = None,
                  out_dtype: np.dtype | type = np.float64) -> np.ndarray:
         """The whole raster as floats ``(C, H, W)`` with NaN on nodata (small rasters only)."""
         return self.read(0, 0, self.info.width, self.info.height, bands, out_dtype)
+
+
+def read_metadata(path: str | os.PathLike, name: str = "raster") -> dict[str, str]:
+    """The dataset's default-domain metadata (``KEY=VALUE`` items, e.g. the provenance
+    that the pan-sharpening writes)."""
+    ds = _open_dataset(path, name)
+    return dict(ds.GetMetadata() or {})
 
 
 def read_window(
@@ -791,8 +849,24 @@ class RasterWriter:
                 band.SetNoDataValue(self.nodata)
             if band_descriptions is not None and band_descriptions[i]:
                 band.SetDescription(str(band_descriptions[i]))
+        self._set_colour_interpretation(band_descriptions)
         if metadata:
             ds.SetMetadata({str(k): str(v) for k, v in metadata.items()})
+
+    def _set_colour_interpretation(self, band_descriptions) -> None:
+        """Red, green and blue colour interpretation from the band names (others
+        undefined), so that viewers know which bands make true colour; nothing when the
+        names do not name all three."""
+        from .display import rgb_bands
+
+        rgb = None if band_descriptions is None else rgb_bands(band_descriptions)
+        if rgb is None:
+            return
+        codes = dict(zip(rgb, (gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand)))
+        for b in range(1, self.bands + 1):
+            with _gdal_call():
+                self._ds.GetRasterBand(b).SetColorInterpretation(
+                    codes.get(b, gdal.GCI_Undefined))
 
     # context manager -------------------------------------------------------
     def __enter__(self) -> "RasterWriter":

@@ -1,8 +1,7 @@
-"""Quality reports on disk: JSON, or a small self-contained HTML page (``.html``)."""
+"""Quality reports on disk: JSON, or a self-contained HTML page (``.html``)."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import tempfile
@@ -11,41 +10,40 @@ from typing import Any, Mapping
 from ..errors import RasterIOError
 
 
-def _html(report: Mapping[str, Any]) -> str:
-    title = html.escape(str(report.get("title", "Pan-sharpening quality report")))
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{v:.6f}</td></tr>" if isinstance(v, float)
-        else f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in report.get("scores", {}).items())
-    details = html.escape(json.dumps({k: v for k, v in report.items() if k != "scores"},
-                                     indent=2, sort_keys=True, default=str))
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{title}</title><style>body{{font-family:sans-serif;margin:2em}}"
-        "table{border-collapse:collapse}th,td{border:1px solid #bbb;padding:4px 10px;"
-        "text-align:left}td{font-family:monospace}</style></head><body>"
-        f"<h1>{title}</h1><table>{rows}</table><h2>Inputs and conventions</h2>"
-        f"<pre>{details}</pre></body></html>\n")
+#: Keys that only the HTML page uses (images are not JSON data).
+_HTML_ONLY = ("previews", "preview_note")
+
+
+def _json(report: Mapping[str, Any]) -> str:
+    data = {k: v for k, v in report.items() if k not in _HTML_ONLY}
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
 def write_report(path: str | os.PathLike, report: Mapping[str, Any]) -> str:
     """Write ``report`` (``{'title', 'scores': {name: float}, ...}``) atomically.
 
-    The format follows the extension: ``.html``/``.htm`` gives HTML, anything else JSON.
-    Returns the absolute path.
+    The format follows the extension: ``.html``/``.htm`` gives the self-contained page of
+    :func:`engine.report.html_report.render_html`, anything else JSON (without the
+    images).  The file is readable by everyone (mode 0644, as the rasters).  Returns
+    the absolute path.
     """
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise RasterIOError(f"cannot write the report {path}: the folder {folder} does not exist")
     is_html = path.lower().endswith((".html", ".htm"))
-    text = _html(report) if is_html else json.dumps(report, indent=2, sort_keys=True,
-                                                   default=str) + "\n"
+    if is_html:
+        from ..report.html_report import render_html
+
+        text = render_html(report)
+    else:
+        text = _json(report)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".partial", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
         raise RasterIOError(f"cannot write the report {path}: {exc.strerror or exc}; "

@@ -13,10 +13,12 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProperty,
+    QgsRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -82,6 +84,7 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
     BLOCK_SIZE = "BLOCK_SIZE"
     CREATION_OPTIONS = "CREATION_OPTIONS"
     REPORT = "REPORT"
+    QUALITY_MAP = "QUALITY_MAP"
     OUTPUT = "OUTPUT"
 
     def group(self) -> str:
@@ -112,9 +115,15 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
     parameter_help: dict[str, str] = {}
 
     def shortHelpString(self) -> str:  # noqa: N802
+        """The help paragraphs, then each parameter and output by its label, with its id
+        (for qgis_process and scripts) in brackets."""
         lines = [self.tr(p) for p in self.help_paragraphs]
-        lines.append(self.tr("Parameters:"))
-        lines += [f"{pid}: {self.tr(text)}" for pid, text in self.parameter_help.items()]
+        lines.append(self.tr("Parameters and outputs:"))
+        for pid, text in self.parameter_help.items():
+            definition = self.parameterDefinition(pid) or self.outputDefinition(pid)
+            label = definition.description() if definition is not None else ""
+            lines.append(f"{label} [{pid}]: {self.tr(text)}" if label else
+                         f"[{pid}]: {self.tr(text)}")
         return "\n".join(lines)
 
     def addParameter(self, parameter, createOutput=True):  # noqa: N802 (QGIS API name)
@@ -186,6 +195,36 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
                 "'Rearrange bands' or gdal_translate -b N)")
         return layer.source()
 
+    def present_raster(self, path: str, layer_name: str, context, feedback) -> None:
+        """Make a pan-sharpened raster open as a person expects: a ``.qml`` default style
+        next to it (true colour R, G, B from the band names, 2-98 % stretch), and, when
+        Processing loads it into the project, the layer name ``layer_name`` and that style
+        (a post-processor, since Processing loads layers without their default style)."""
+        from ..engine.errors import EngineError
+        from ..engine.io.display import write_default_style
+
+        try:
+            style = write_default_style(path)
+        except (EngineError, OSError) as exc:  # the raster is fine; only its style is missing
+            style = None
+            feedback.pushInfo(f"no default style written: {exc}")
+        if context.willLoadLayerOnCompletion(path):
+            details = context.layerToLoadOnCompletionDetails(path)
+            details.name = layer_name
+            if style:
+                details.setPostProcessor(TrueColourStyle.create())
+
+    def quality_map_path(self, parameters: dict, context) -> str | None:
+        """The QUALITY_MAP destination, or None when the user did not ask for one."""
+        if parameters.get(self.QUALITY_MAP) in (None, ""):
+            return None
+        return self.parameterAsOutputLayer(parameters, self.QUALITY_MAP, context) or None
+
+    def name_loaded_layer(self, path: str, name: str, context) -> None:
+        """Name the layer Processing loads from ``path`` (when it loads one)."""
+        if context.willLoadLayerOnCompletion(path):
+            context.layerToLoadOnCompletionDetails(path).name = name
+
     def check_no_overwrite(self, outputs: dict, inputs: dict) -> None:
         """Stop before computing when an output (or report) path is an input file or one of
         its sidecars (links, ``..``, letter case resolved): the input would be destroyed; or
@@ -213,6 +252,23 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         except MemoryError as exc:
             raise QgsProcessingException(
                 "not enough memory for this raster; process a smaller extent") from exc
+
+
+class TrueColourStyle(QgsProcessingLayerPostProcessorInterface):
+    """Applies a raster's default style (``<name>.qml``) once Processing loaded it."""
+
+    #: Python references to the processors handed to QGIS (QGIS calls them later).
+    _alive: list["TrueColourStyle"] = []
+
+    @classmethod
+    def create(cls) -> "TrueColourStyle":
+        cls._alive = cls._alive[-63:] + [cls()]
+        return cls._alive[-1]
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
+        if isinstance(layer, QgsRasterLayer):
+            layer.loadDefaultStyle()
+            layer.triggerRepaint()
 
 
 def raster_parameter(name: str, label: str) -> QgsProcessingParameterRasterLayer:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
 )
 
 from ..compat import NUMBER_INTEGER
@@ -23,6 +25,12 @@ QNR_OUTPUTS = {
 }
 
 
+def quality_map_parameter(tr) -> QgsProcessingParameterRasterDestination:
+    return QgsProcessingParameterRasterDestination(
+        "QUALITY_MAP", tr("Local quality map (one pixel per block)"), optional=True,
+        createByDefault=False)
+
+
 def report_parameter(tr) -> QgsProcessingParameterFileDestination:
     return QgsProcessingParameterFileDestination(
         "REPORT", tr("Report (JSON, or HTML when the name ends in .html)"),
@@ -34,6 +42,8 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
     """Full-resolution (no-reference) quality of a pan-sharpened raster."""
 
     FUSED = "FUSED"
+    BANDS = "BANDS"
+    QUALITY_MAP = "QUALITY_MAP"
 
     group_label = "Quality assessment"
     group_id = "quality"
@@ -53,32 +63,42 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
                 "D_lambda", "D_s", "metrics"]
 
     help_paragraphs = (
-        "Measures the quality of a pan-sharpened raster (on the PAN grid) at full resolution, "
-        "where no reference exists, from the PAN and MS it was made from.",
-        "D_LAMBDA, D_S, QNR follow the original definition (Alparone et al., PE&RS 2008): the "
-        "universal image quality index Q between band pairs (spectral) and between each band "
-        "and the PAN (spatial), compared between the fused image (blocks of BLOCK_SIZE pixels) "
-        "and the MS (blocks of BLOCK_SIZE/ratio pixels, PAN reduced by bicubic decimation).",
-        "D_LAMBDA_K is Khan's spectral distortion (Khan et al. 2009): 1 - Q2n between the "
-        "23-tap interpolated MS and the fused image low-passed with the sensor's MTF filters. "
-        "HQNR = (1 - D_LAMBDA_K)(1 - D_S_TOOLBOX), where D_S_TOOLBOX is the toolbox form of "
-        "D_s computed at PAN scale (Vivone et al. 2021). D_RHO = mean of 1 - local correlation "
-        "between each fused band and the PAN (Scarpa & Ciotola 2022).",
-        "Ideal values: distortions 0, QNR and HQNR 1. These indices reward adding no detail: "
-        "always compare with the EXP result of 'Pan-sharpen (classical methods)', and read them "
-        "together with reduced-resolution scores. Blocks that touch nodata pixels are left "
-        "out. The MS is matched to the PAN grid from the geotransforms (offsets rounded to "
-        "whole PAN pixels).",
+        "Measures the quality of a pan-sharpened raster at full resolution, where no "
+        "reference exists, from the PAN and MS it was made from.",
+        "QNR = (1 - D_LAMBDA)(1 - D_S) (Alparone et al., PE&RS 2008): D_LAMBDA compares the "
+        "band-to-band similarity of the result with that of the MS, D_S the similarity of "
+        "each band to the PAN with that of the MS to the degraded PAN. HQNR = "
+        "(1 - D_LAMBDA_K)(1 - D_S_TOOLBOX) (Aiazzi et al., SPIE 2014), with Khan's spectral "
+        "distortion (Khan et al., IEEE TGRS 2009). D_RHO is 1 - the local correlation of each "
+        "band with the PAN (Scarpa & Ciotola, Remote Sensing 2022). Ideal: distortions 0, "
+        "QNR and HQNR 1.",
+        "These indices reward adding no detail: the EXP result (the MS only interpolated) "
+        "often scores best. The HTML report therefore scores EXP and MTF-GLP-HPM beside "
+        "the raster and shows all of them as pictures; read D_RHO and the reduced-"
+        "resolution evaluation too.",
+        "Blocks that touch nodata are left out. A 4-band result of an 8-band MS is matched "
+        "to its MS bands automatically when it was made by 'Pan-sharpen (deep learning)'.",
     )
     parameter_help = {
-        FUSED: "the pan-sharpened raster to evaluate, on the PAN grid, with the MS's bands.",
+        FUSED: "the pan-sharpened raster to evaluate, on the PAN grid.",
         PanTinyAlgorithm.PAN: "the panchromatic raster it was made from (one band).",
-        PanTinyAlgorithm.MS: "the multispectral raster it was made from (the same bands as FUSED).",
+        PanTinyAlgorithm.MS: "the multispectral raster it was made from.",
+        BANDS: "(optional) the MS bands the result's bands correspond to, in order, e.g. "
+               "2,3,5,7 for a blue, green, red, NIR result of an 8-band WorldView MS. Empty: "
+               "read from the result's metadata, else all MS bands.",
         PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains used by D_LAMBDA_K.",
         PanTinyAlgorithm.BLOCK_SIZE:
             "block size of the Q indices in PAN pixels (default 32); a multiple of "
-            "the ratio.",
-        PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",
+            "the ratio. Also the cell size of the quality map.",
+        PanTinyAlgorithm.REPORT:
+            "(optional) report file: an HTML page (name ending in .html) with the scores, "
+            "per-band charts and pictures, or JSON. The report also scores EXP and "
+            "MTF-GLP-HPM made from the same PAN and MS, which takes about three times as "
+            "long as the indices alone.",
+        QUALITY_MAP: "(optional) raster with one pixel per block and three bands: local "
+                     "D_lambda, D_s and D_rho (0 is best), shown as a colour composite where "
+                     "dark blocks are good. Open it over the result to see where the "
+                     "fusion is poor.",
         **{key: f"(output) {label}." for key, label in QNR_OUTPUTS.items()},
     }
 
@@ -86,11 +106,15 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
         self.addParameter(raster_parameter(self.FUSED, self.tr("Pan-sharpened raster to evaluate")))
         self.addParameter(raster_parameter(self.PAN, self.tr("Panchromatic raster (1 band)")))
         self.addParameter(raster_parameter(self.MS, self.tr("Multispectral raster")))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BANDS, self.tr("MS bands of the result (empty: from its metadata)"), None,
+            self.MS, optional=True, allowMultiple=True))
         self.addParameter(self.sensor_parameter())
         self.addParameter(QgsProcessingParameterNumber(
             self.BLOCK_SIZE, self.tr("Block size of the Q indices (PAN pixels)"), NUMBER_INTEGER,
             32, minValue=8, maxValue=512))
         self.addParameter(report_parameter(self.tr))
+        self.addParameter(quality_map_parameter(self.tr))
         for key, label in QNR_OUTPUTS.items():
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
@@ -103,12 +127,18 @@ class EvaluateQnrAlgorithm(PanTinyAlgorithm):
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
-        self.check_no_overwrite({self.REPORT: report_path},
+        ms_bands = self.parameterAsRasterLayer(parameters, self.MS, context).bandCount()
+        bands = self.band_numbers(parameters, self.BANDS, context, ms_bands)
+        map_path = self.quality_map_path(parameters, context)
+        self.check_no_overwrite({self.REPORT: report_path, self.QUALITY_MAP: map_path},
                                 {self.FUSED: fused, self.PAN: pan, self.MS: ms})
         scores = self.run_engine(lambda: evaluate_qnr_files(
             fused, pan, ms, sensor=sensor, block_size=block, report_path=report_path or None,
-            feedback=EngineFeedback(feedback)))
+            feedback=EngineFeedback(feedback), bands=bands, quality_map_path=map_path))
         results = {key: float(scores[key]) for key in QNR_OUTPUTS}
         if report_path:
             results[self.REPORT] = str(report_path)
+        if map_path:
+            results[self.QUALITY_MAP] = map_path
+            self.name_loaded_layer(map_path, self.tr("Local quality (no reference)"), context)
         return results

@@ -6,7 +6,7 @@ from qgis.core import QgsProcessingOutputNumber, QgsProcessingParameterEnum, Qgs
 
 from ..compat import NUMBER_INTEGER
 from .base import METHOD_OPTIONS, EngineFeedback, PanTinyAlgorithm, raster_parameter
-from .evaluate_qnr import report_parameter
+from .evaluate_qnr import quality_map_parameter, report_parameter
 
 #: Numeric outputs (public API).
 REDUCED_OUTPUTS = {
@@ -64,7 +64,13 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             "MTF-GLP).",
         PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains of the degradation filters.",
         PanTinyAlgorithm.BLOCK_SIZE: "block size of Q2n and window of Q in pixels (default 32).",
-        PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",
+        PanTinyAlgorithm.REPORT:
+            "(optional) report file: an HTML page (name ending in .html) with the scores of "
+            "METHOD beside EXP, per-band charts and pictures of the reduced images, or JSON.",
+        PanTinyAlgorithm.QUALITY_MAP:
+            "(optional) raster with one pixel per block of the reduced images (BLOCK_SIZE MS "
+            "pixels) and three bands: local 1 - Q, SAM in degrees and RMSE in % of the "
+            "reference mean (0 is best in each; shown as a colour composite, dark = good).",
         **{key: f"(output) {label}." for key, label in REDUCED_OUTPUTS.items()},
     }
 
@@ -81,6 +87,7 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             self.BLOCK_SIZE, self.tr("Block size of Q2n and Q (pixels)"), NUMBER_INTEGER, 32,
             minValue=8, maxValue=512))
         self.addParameter(report_parameter(self.tr))
+        self.addParameter(quality_map_parameter(self.tr))
         for key, label in REDUCED_OUTPUTS.items():
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
@@ -93,11 +100,18 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
-        self.check_no_overwrite({self.REPORT: report_path}, {self.PAN: pan, self.MS: ms})
+        map_path = self.quality_map_path(parameters, context)
+        self.check_no_overwrite({self.REPORT: report_path, self.QUALITY_MAP: map_path},
+                                {self.PAN: pan, self.MS: ms})
         scores = self.run_engine(lambda: evaluate_reduced_files(
             pan, ms, method=method, sensor=sensor, block_size=block,
-            report_path=report_path or None, feedback=EngineFeedback(feedback)))
+            report_path=report_path or None, feedback=EngineFeedback(feedback),
+            quality_map_path=map_path))
         results = {key: float(scores[key]) for key in REDUCED_OUTPUTS}
         if report_path:
             results[self.REPORT] = str(report_path)
+        if map_path:
+            results[self.QUALITY_MAP] = map_path
+            self.name_loaded_layer(map_path, self.tr("Local quality (reduced resolution)"),
+                                   context)
         return results

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputString,
@@ -51,9 +53,10 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
 
     help_paragraphs = (
         "Fuses a single-band panchromatic raster (PAN) with a multispectral raster (MS) using a "
-        "small neural network (PanTiny, 81,744 parameters) trained on several satellites at "
-        "once. The output lies on the PAN grid (same geotransform, CRS, extent and size) with "
-        "one band per model band. Requires PyTorch in the Python that QGIS uses.",
+        "small neural network (PanTiny, arXiv:2507.15059; 81,744 parameters) trained on several "
+        "satellites at once. The output lies on the PAN grid (same geotransform, CRS, extent "
+        "and size) with one band per model band. Requires PyTorch in the Python that QGIS "
+        "uses.",
         "Alignment is as in 'Pan-sharpen (classical methods)': integer pixel-size ratio, same "
         "CRS, the MS placed on the PAN grid from the geotransforms. Pixels where the PAN or any "
         "used MS band is nodata, or outside the MS footprint, are written as nodata.",
@@ -70,7 +73,8 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             "the multispectral raster at an integer multiple of the PAN pixel size.",
         MODEL: "the bundled model to use (the default model is trained on WorldView-3, "
                  "WorldView-2, QuickBird and Landsat 8 with 4 bands: blue, green, red, "
-                 "near-infrared; each model's card is in resources/models/).",
+                 "near-infrared; a model card describing its training and scores ships with the "
+                 "plugin).",
         MODEL_FILE: "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
                       "project's training tools; overrides MODEL.",
         BANDS: "(optional) the MS band numbers to feed the model, in the model's band order "
@@ -85,7 +89,9 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         PanTinyAlgorithm.CREATION_OPTIONS:
             "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
             "gives a tiled, DEFLATE-compressed GeoTIFF.",
-        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif), in the MS data type.",
+        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif), in the MS data type; it opens "
+                                 "in true colour (a .qml style is written next to it) as "
+                                 "'PanTiny <model>'.",
         DEVICE_USED: "(output) the device the model ran on, e.g. 'cpu' or 'cuda:0'.",
     }
 
@@ -151,9 +157,11 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         pan = self.raster_path(parameters, self.PAN, context, single_band=True)
         ms = self.raster_path(parameters, self.MS, context)
         checkpoint = self.parameterAsFile(parameters, self.MODEL_FILE, context)
-        if not checkpoint:
-            model_id = self.parameterAsEnumString(parameters, self.MODEL, context)
-            checkpoint = self.run_engine(lambda: model_path(model_id))
+        if checkpoint:
+            model_label = os.path.splitext(os.path.basename(checkpoint))[0]
+        else:
+            model_label = self.parameterAsEnumString(parameters, self.MODEL, context)
+            checkpoint = self.run_engine(lambda: model_path(model_label))
         bands = self.band_numbers(parameters, self.BANDS, context,
                                   self.parameterAsRasterLayer(parameters, self.MS, context)
                                   .bandCount())
@@ -168,5 +176,7 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             creation_options=self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
             or None, feedback=EngineFeedback(feedback)))
+        self.present_raster(str(result[self.OUTPUT]), f"PanTiny {model_label}", context,
+                            feedback)
         return {self.OUTPUT: str(result[self.OUTPUT]),
                 self.DEVICE_USED: str(result[self.DEVICE_USED])}

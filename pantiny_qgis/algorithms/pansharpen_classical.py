@@ -72,7 +72,9 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
         PanTinyAlgorithm.CREATION_OPTIONS:
             "(advanced) GDAL creation options KEY=VALUE separated by |; empty "
             "gives a tiled, DEFLATE-compressed GeoTIFF.",
-        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif).",
+        PanTinyAlgorithm.OUTPUT: "the pan-sharpened raster (.tif); it opens in true colour when "
+                                 "the band names say which bands are red, green and blue "
+                                 "(a .qml style is written next to it).",
     }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
@@ -102,7 +104,8 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
 
         pan = self.raster_path(parameters, self.PAN, context, single_band=True)
         ms = self.raster_path(parameters, self.MS, context)
-        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, self.METHOD, context)]
+        method_label = self.parameterAsEnumString(parameters, self.METHOD, context)
+        method = METHOD_OPTIONS[method_label]
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         dtype = self.parameterAsEnumString(parameters, self.DATA_TYPE, context)
         options = self.parameterAsString(parameters, self.CREATION_OPTIONS, context)
@@ -112,4 +115,6 @@ class PansharpenClassicalAlgorithm(PanTinyAlgorithm):
             pan, ms, output, method=method, sensor=sensor,
             out_dtype=None if dtype == DATA_TYPE_OPTIONS[0] else dtype,
             creation_options=options or None, feedback=EngineFeedback(feedback)))
+        self.present_raster(str(result[self.OUTPUT]), f"{method_label} pan-sharpened", context,
+                            feedback)
         return {self.OUTPUT: str(result[self.OUTPUT])}

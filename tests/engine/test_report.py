@@ -30,7 +30,7 @@ def test_write_report_json_and_html(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["scores"]["QNR"] == 0.9
     write_report(tmp_path / "r.html", rep)
     html = (tmp_path / "r.html").read_text()
-    assert "QNR &lt;test&gt;" in html and "0.900000" in html
+    assert "QNR &lt;test&gt;" in html and "0.9000" in html
     assert out
     with pytest.raises(RasterIOError):
         write_report(tmp_path / "missing" / "r.json", rep)

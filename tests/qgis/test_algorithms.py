@@ -123,7 +123,10 @@ def test_help_documents_every_parameter(provider, run_qgis_process):
             assert param["raw_definition"]["help"], pid
         text = run_qgis_process("help", f"pantiny:{alg}").stdout
         for pid in list(info["parameters"]) + list(info["outputs"]):
-            assert f"{pid}: " in text, (alg, pid)
+            assert f"[{pid}]: " in text, (alg, pid)
+        # each parameter is listed by the label the dialog shows, not by its id alone
+        for pid, param in info["parameters"].items():
+            assert f"{param['description']} [{pid}]: " in text, (alg, pid)
         assert "<p>" not in text
 
 

@@ -197,7 +197,9 @@ def test_dependencies_check_and_message(monkeypatch):
     windows = dependencies.install_instructions(platform="win32")
     assert "OSGeo4W Shell" in windows and "pip install torch" in windows
     assert "/Applications/QGIS.app" in dependencies.install_instructions(platform="darwin")
-    assert "--break-system-packages" in dependencies.install_instructions(platform="linux")
+    linux = dependencies.install_instructions(platform="linux")
+    assert "--system-site-packages" in linux and "pantiny-torch.pth" in linux
+    assert "--break-system-packages" not in linux  # never advise breaking the system Python
     assert dependencies.install_instructions([]) == ""
 
 

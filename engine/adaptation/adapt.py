@@ -68,18 +68,22 @@ def _deterministic(device: torch.device) -> Iterator[None]:
          torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) = prev
 
 
-def _windows(bad: np.ndarray, size: int, unit: int, need: int) -> tuple[int, np.ndarray]:
-    """Largest patch side (multiple of ``unit``, from ``size`` down to
-    :data:`MIN_PATCH_RATIOS` units) with at least ``need`` valid candidate windows
-    (candidates at half-patch steps; at the smallest side, at every ``unit``)."""
+def _windows(bad: np.ndarray, size: int, unit: int, need: int, smallest: int = 0
+             ) -> tuple[int, int, np.ndarray]:
+    """Largest patch side ``s`` (multiple of ``unit``, from ``size`` down to
+    :data:`MIN_PATCH_RATIOS` units, or ``smallest``) that fits at least ``need``
+    disjoint valid windows.
+
+    Returns ``(s, disjoint count, candidates)``; candidates lie at half-patch steps (at
+    every ``unit`` at the smallest side).
+    """
     s = max(unit, (int(size) // unit) * unit)
-    smallest = min(s, MIN_PATCH_RATIOS * unit)
+    smallest = min(s, max(smallest, MIN_PATCH_RATIOS * unit))
     while True:
-        cand = candidate_windows(bad, s, max(unit, (s // 2 // unit) * unit))
-        if len(cand) >= need:
-            return s, cand
-        if s <= smallest:
-            return s, candidate_windows(bad, s, unit)
+        disjoint = len(candidate_windows(bad, s, s))
+        if disjoint >= need or s <= smallest:
+            step = max(unit, (s // 2 // unit) * unit) if disjoint >= need else unit
+            return s, disjoint, candidate_windows(bad, s, step)
         s = max(smallest, ((s * 3 // 4) // unit) * unit)
 
 
@@ -136,13 +140,14 @@ class _Data:
                              phase="toolbox", border="symmetric")
         bad_rr = (dilate(~ms_ok[:hh, :ww], MTF_HALF_SUPPORT)
                   | dilate(~pan_block_ok[:hh, :ww], math.ceil(MTF_HALF_SUPPORT / r)))
-        size_rr, cand_rr = _windows(bad_rr, cfg.patch_size, r, n_guard + 1)
-        if len(cand_rr) < 2:
+        size_rr, disjoint, cand_rr = _windows(bad_rr, cfg.patch_size, r, n_guard + 2)
+        n_guard = min(n_guard, max(1, disjoint // 3))
+        if disjoint < 2:
             raise InputError(
                 "the scene has too few valid areas to adapt the model to it (it needs at "
                 f"least two {size_rr * r}x{size_rr * r} PAN-pixel areas free of nodata); "
                 "use no adaptation")
-        guard = spread_windows(cand_rr, min(n_guard, len(cand_rr) - 1), rng)
+        guard = spread_windows(candidate_windows(bad_rr, size_rr, size_rr), n_guard, rng)
         exclude = [(int(y), int(x), size_rr) for y, x in guard]
         self.size_rr = size_rr
         self.guard = self._rr_tensors(pan_lr, ms_lr, lms, gt, guard, size_rr, r, device)
@@ -158,7 +163,10 @@ class _Data:
         self.size_fr = 0
         if cfg.scheme in ("full", "both"):
             bad_fr = dilate(~ms_ok, math.ceil(MTF_HALF_SUPPORT / r) + 1)
-            size_ms, cand_fr = _windows(bad_fr, max(1, cfg.patch_size // r), 1, 1)
+            # at least 32 PAN px: the MTF filters' reflected borders need 21
+            min_ms = math.ceil(32 / r)
+            size_ms, _, cand_fr = _windows(bad_fr, max(min_ms, cfg.patch_size // r), 1, 2,
+                                           min_ms)
             wins = spread_windows(cand_fr, cfg.patches, rng, exclude, size_ms)
             if len(wins) == 0:
                 raise InputError("no full-resolution training patch is left beside the guard "

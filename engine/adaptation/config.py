@@ -24,6 +24,9 @@ from typing import Any
 from ..errors import InputError
 
 SCHEMES = ("reduced", "full", "both")
+#: Default number of adaptation steps (the ADAPT_STEPS default of ``pantiny:pansharpen``),
+#: chosen by training/adaptation_study.py (training/RESULTS.md, "Scene adaptation").
+DEFAULT_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class AdaptationConfig:
       bands, 0.36 for more, the Z-PNN settings).
     """
 
-    steps: int = 20
+    steps: int = DEFAULT_STEPS
     lr: float = 1e-4
     patch_size: int = 64
     batch_size: int = 4

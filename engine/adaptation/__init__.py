@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import DEFAULT_STEPS, SCHEMES, AdaptationConfig, AdaptationResult
+from .config import (DEFAULT_STEPS, SCHEMES, AdaptationConfig, AdaptationResult,
+                     AdaptationUnavailable)
 
-__all__ = ["AdaptationConfig", "AdaptationResult", "DEFAULT_STEPS", "SCHEMES", "adapt_model"]
+__all__ = ["AdaptationConfig", "AdaptationResult", "AdaptationUnavailable", "DEFAULT_STEPS",
+           "SCHEMES", "adapt_model"]
 
 
 def adapt_model(model: Any, pan: Any, ms: Any, **kwargs: Any) -> AdaptationResult:

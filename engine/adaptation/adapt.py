@@ -37,7 +37,7 @@ from ..io.grid import Alignment
 from ..io.placement import ms_to_pan_grid
 from ..nodata import fill_with_band_means
 from ..wald import degrade
-from .config import AdaptationConfig, AdaptationResult
+from .config import AdaptationConfig, AdaptationResult, AdaptationUnavailable
 from .fr_loss import FullResolutionLoss
 from .sampling import candidate_windows, dilate, spread_windows
 
@@ -115,7 +115,7 @@ class _Data:
         c, h0, w0 = ms.shape
         h, w = min(h0, pan.shape[0] // r), min(w0, pan.shape[1] // r)
         if h < MIN_PATCH_RATIOS or w < MIN_PATCH_RATIOS:
-            raise InputError(f"the scene ({pan.shape[1]}x{pan.shape[0]} PAN pixels) is too "
+            raise AdaptationUnavailable(f"the scene ({pan.shape[1]}x{pan.shape[0]} PAN pixels) is too "
                              "small to adapt the model to it; use no adaptation")
         pan = np.asarray(pan[: r * h, : r * w], dtype=np.float64)
         ms = np.asarray(ms[:, :h, :w], dtype=np.float64)
@@ -143,7 +143,7 @@ class _Data:
         size_rr, disjoint, cand_rr = _windows(bad_rr, cfg.patch_size, r, n_guard + 2)
         n_guard = min(n_guard, max(1, disjoint // 3))
         if disjoint < 2:
-            raise InputError(
+            raise AdaptationUnavailable(
                 "the scene has too few valid areas to adapt the model to it (it needs at "
                 f"least two {size_rr * r}x{size_rr * r} PAN-pixel areas free of nodata); "
                 "use no adaptation")
@@ -156,7 +156,7 @@ class _Data:
         if cfg.scheme in ("reduced", "both"):
             wins = spread_windows(cand_rr, cfg.patches, rng, exclude, size_rr)
             if len(wins) == 0:
-                raise InputError("no reduced-resolution training patch is left beside the "
+                raise AdaptationUnavailable("no reduced-resolution training patch is left beside the "
                                  "guard patches: the scene is too small to adapt to")
             self.train_rr = self._rr_tensors(pan_lr, ms_lr, lms, gt, wins, size_rr, r, device)
         # ---- full resolution: the scene itself, MS placed on the PAN grid as at inference
@@ -169,7 +169,7 @@ class _Data:
                                            min_ms)
             wins = spread_windows(cand_fr, cfg.patches, rng, exclude, size_ms)
             if len(wins) == 0:
-                raise InputError("no full-resolution training patch is left beside the guard "
+                raise AdaptationUnavailable("no full-resolution training patch is left beside the guard "
                                  "patches: the scene is too small to adapt to")
             bms = ms_to_pan_grid(ms_f, Alignment(r), pan_f.shape, method="interp23tap",
                                  phase=phase, border="symmetric")

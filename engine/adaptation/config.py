@@ -24,6 +24,12 @@ from typing import Any
 from ..errors import InputError
 
 SCHEMES = ("reduced", "full", "both")
+
+
+class AdaptationUnavailable(InputError):
+    """The scene is too small or has too little valid area to adapt a model to it."""
+
+
 #: Default number of adaptation steps (the ADAPT_STEPS default of ``pantiny:pansharpen``),
 #: chosen by training/adaptation_study.py (training/RESULTS.md, "Scene adaptation").
 DEFAULT_STEPS = 20

@@ -124,10 +124,11 @@ def adapt_for_raster(model: Any, pan_r: RasterReader, ms_r: RasterReader, ratio:
                      ms_div: np.ndarray, sensor: Sensor, steps: int, config: Any,
                      device: Any, fb: Feedback) -> tuple[Any, Any]:
     """Read the scene and run :func:`engine.adaptation.adapt_model` on it (progress mapped
-    to 5-45 %).  Returns ``(model to use, AdaptationResult)``."""
+    to 5-45 %).  Returns ``(model to use, AdaptationResult)``; a scene too small to adapt
+    to is logged and gives ``(model, None)``."""
     from dataclasses import replace
 
-    from ..adaptation import AdaptationConfig, adapt_model
+    from ..adaptation import AdaptationConfig, AdaptationUnavailable, adapt_model
 
     cfg = config if config is not None else AdaptationConfig()
     dev = str(device)
@@ -135,9 +136,14 @@ def adapt_for_raster(model: Any, pan_r: RasterReader, ms_r: RasterReader, ratio:
     pan, ms, note = read_scene(pan_r, ms_r, ratio, offset, ms_bands, pan_div, ms_div)
     fb.info(f"scene adaptation on the {note}, sensor {sensor.name} (MTF gains "
             f"{', '.join(f'{g:g}' for g in sensor.gnyq(len(ms_bands)))})")
-    result = adapt_model(model, pan, ms, ratio=ratio, mtf_gains=sensor.gnyq(len(ms_bands)),
-                         pan_mtf_gain=sensor.pan_gnyq, config=cfg,
-                         feedback=ProgressRange(fb, 5.0, 45.0), phase="area")
+    try:
+        result = adapt_model(model, pan, ms, ratio=ratio,
+                             mtf_gains=sensor.gnyq(len(ms_bands)),
+                             pan_mtf_gain=sensor.pan_gnyq, config=cfg,
+                             feedback=ProgressRange(fb, 5.0, 45.0), phase="area")
+    except AdaptationUnavailable as exc:
+        fb.warning(f"scene adaptation skipped: {exc}")
+        return model, None
     return result.model, result
 
 

@@ -120,8 +120,9 @@ class _Data:
         c, h0, w0 = ms.shape
         h, w = min(h0, pan.shape[0] // r), min(w0, pan.shape[1] // r)
         if h < MIN_PATCH_RATIOS or w < MIN_PATCH_RATIOS:
-            raise AdaptationUnavailable(f"the scene ({pan.shape[1]}x{pan.shape[0]} PAN pixels) is too "
-                             "small to adapt the model to it; use no adaptation")
+            raise AdaptationUnavailable(
+                f"the scene ({pan.shape[1]}x{pan.shape[0]} PAN pixels) is too small to adapt "
+                "the model to it; use no adaptation")
         pan = np.asarray(pan[: r * h, : r * w], dtype=np.float64)
         ms = np.asarray(ms[:, :h, :w], dtype=np.float64)
         pan_ok = np.isfinite(pan)
@@ -161,8 +162,9 @@ class _Data:
         if cfg.scheme in ("reduced", "both"):
             wins = spread_windows(cand_rr, cfg.patches, rng, exclude, size_rr)
             if len(wins) == 0:
-                raise AdaptationUnavailable("no reduced-resolution training patch is left beside the "
-                                 "guard patches: the scene is too small to adapt to")
+                raise AdaptationUnavailable(
+                    "no reduced-resolution training patch is left beside the guard patches: "
+                    "the scene is too small to adapt to")
             self.train_rr = self._rr_tensors(pan_lr, ms_lr, lms, gt, wins, size_rr, r, device)
         # ---- full resolution: the scene itself, MS placed on the PAN grid as at inference
         bms = ms_to_pan_grid(ms_f, Alignment(r), pan_f.shape, method="interp23tap",
@@ -187,8 +189,9 @@ class _Data:
                                            min_ms)
             wins = spread_windows(cand_fr, cfg.patches, rng, exclude, size_ms)
             if len(wins) == 0:
-                raise AdaptationUnavailable("no full-resolution training patch is left beside the guard "
-                                 "patches: the scene is too small to adapt to")
+                raise AdaptationUnavailable(
+                    "no full-resolution training patch is left beside the guard patches: the "
+                    "scene is too small to adapt to")
             self.size_fr = size_ms * r
             self.train_fr = {
                 "pan": torch.from_numpy(_stack(pan_f[None], wins, size_ms, r)).to(device),

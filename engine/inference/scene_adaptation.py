@@ -23,7 +23,7 @@ from ..io.raster_io import RasterReader
 from ..sensors import Sensor, get_sensor
 
 #: Largest PAN area (pixels) read into memory for scene adaptation.
-ADAPT_MAX_PIXELS = 8_388_608
+ADAPT_MAX_PIXELS = 4_194_304
 #: Side of the mosaic blocks of larger scenes, in MS pixels.
 ADAPT_BLOCK_MS = 256
 #: MS pixels of nodata between mosaic blocks.

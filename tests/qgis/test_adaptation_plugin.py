@@ -72,7 +72,7 @@ def test_sensor_defaults_to_generic_and_unseen_sensor_is_logged(provider, shared
                               "OUTPUT": str(tmp_path / "o.tif")}, log)["OUTPUT"]
     assert gdal.Open(out).GetMetadataItem("PANTINY_SENSOR") == "generic"
     assert any("generic MTF gains" in line for line in log.lines)
-    assert any("not among" in line and "ADAPT_STEPS" in line for line in log.lines)
+    assert any("unknown" in line and "ADAPT_STEPS" in line for line in log.lines)
 
 
 def test_evaluate_reduced_with_a_deep_model_via_qgis_process(provider, shared_data, tmp_path,

@@ -105,3 +105,22 @@ def test_evaluate_reduced_model_file_option_needs_a_file(provider, shared_data, 
     with pytest.raises(QgsProcessingException, match="MODEL_FILE"):
         _run("evaluate_reduced", {"PAN": pan, "MS": ms, "METHOD": "Deep model from MODEL_FILE",
                                   "SENSOR": "WorldView-3"})
+
+
+def test_cancel_during_adaptation_leaves_no_output(provider, shared_data, tmp_path):
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    class CancelDuringAdaptation(QgsProcessingFeedback):
+        def setProgress(self, value):  # noqa: N802
+            super().setProgress(value)
+            if value > 5:  # adaptation reports 5-45 %
+                self.cancel()
+
+    pan, ms = _crop(shared_data, tmp_path, 320)
+    out, ckpt = tmp_path / "canceled.tif", tmp_path / "canceled.ckpt"
+    with pytest.raises(QgsProcessingException, match="cancel"):
+        _run("pansharpen", {"PAN": pan, "MS": ms, "ADAPT_STEPS": 50, "DEVICE": "cpu",
+                            "ADAPTED_MODEL": str(ckpt), "OUTPUT": str(out)},
+             CancelDuringAdaptation())
+    assert not out.exists() and not ckpt.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ms.tif", "pan.tif"]

@@ -34,9 +34,10 @@ from ..io.placement import effective_method, lr_rows_for, place_rows
 from ..io.pair import (REGRID_RESAMPLING, check_pair, default_nodata, first_nodata,
                        ms_on_pan_grid, report_clipping, report_infinite)
 from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
-from ..sensors import WV_BGRN_INDICES
+from ..sensors import WV_BGRN_INDICES, Sensor
 from ..io.windows import column_chunks, row_strips, rows_window
 from .scaling import DEFAULT_MAX_SAMPLES, Scaling
+from .scene_adaptation import ProgressRange, adapt_for_raster, resolve_sensor, save_adapted
 
 #: MS placement used to build ``bms`` from a georeferenced MS (as the training data's
 #: full-resolution scenes: interp23tap at pixel-is-area placement, symmetric borders).
@@ -225,6 +226,10 @@ def pansharpen_raster(
     blend: str | None = None,
     cog: bool = False,
     max_samples: int = DEFAULT_MAX_SAMPLES,
+    sensor: str | Sensor | None = None,
+    adapt_steps: int = 0,
+    adapt_config: Any = None,
+    adapted_model_path: str | None = None,
 ) -> dict[str, Any]:
     """Pan-sharpen ``ms_path`` with ``pan_path`` using the model in ``checkpoint_path``.
 
@@ -242,6 +247,15 @@ def pansharpen_raster(
     * ``creation_options``: GDAL creation options (``'KEY=VALUE|...'`` or a list);
       ``cog``: write a Cloud Optimized GeoTIFF.
     * ``feedback``: :class:`Feedback` (progress 0-100, messages, cancellation).
+    * ``sensor``: the satellite (key, name or :class:`~engine.sensors.Sensor`; None: the
+      generic sensor): MTF gains of scene adaptation; a sensor the model was not trained
+      on is logged, with a suggestion to adapt.
+    * ``adapt_steps``: steps of scene adaptation before inference (0: none; see
+      :mod:`engine.adaptation`); ``adapt_config``: an
+      :class:`~engine.adaptation.AdaptationConfig` for the other settings (its ``steps``
+      is replaced by ``adapt_steps``, its ``device`` by the inference device).
+    * ``adapted_model_path``: write the model actually used (adapted, or the base model
+      when the guard reverted) as a checkpoint there, usable as ``checkpoint_path``.
 
     The output lies on the PAN grid (same size, geotransform, CRS) with one band per
     model band, described by the checkpoint's band names.  It is nodata wherever the
@@ -256,7 +270,9 @@ def pansharpen_raster(
     for unusable inputs (before any file is created), :class:`~engine.errors.Canceled`
     when canceled (the partial output is removed).  Returns a dict with ``OUTPUT``,
     ``DEVICE_USED``, ``BANDS``, ``SCALING``, ``TILE_SIZE``, ``OVERLAP``, ``BATCH_SIZE``,
-    ``BLEND``, ``SECONDS`` and ``MPIX_PER_S``.
+    ``BLEND``, ``SECONDS``, ``MPIX_PER_S``, ``SENSOR``, ``ADAPTATION`` (the
+    :meth:`~engine.adaptation.AdaptationResult.to_metadata` record, or None) and
+    ``ADAPTED_MODEL`` (the checkpoint written, or None).
     """
     fb: Feedback = feedback if feedback is not None else NullFeedback()
     t_start = time.perf_counter()
@@ -266,12 +282,21 @@ def pansharpen_raster(
             ms_on_pan_grid(pan_r.info, ms_path, fb) as ms_source, \
             RasterReader(ms_source, "MS") as ms_r:
         inputs = _check_inputs(pan_r.info, ms_r.info, meta, bands, out_dtype, nodata, fb)
+        sensor_obj = resolve_sensor(sensor, meta, adapt_steps, fb)
+        scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
+        adaptation = None
+        stream_fb: Feedback = fb
+        if adapt_steps:
+            al = inputs.alignment
+            model, adaptation = adapt_for_raster(
+                model, pan_r, ms_r, al.ratio, (al.offset_y, al.offset_x), inputs.ms_bands,
+                scale.pan_div, scale.ms_div, sensor_obj, adapt_steps, adapt_config, dev, fb)
+            stream_fb = ProgressRange(fb, 45.0, 100.0)
         predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
                                    batch_size=batch_size, dtype=precision,
                                    ratio=inputs.alignment.ratio, blend=blend, clip_min=None)
         for msg in predictor.messages:
             fb.warning(msg)
-        scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
         floor = _output_floor(ms_r.info, scale, fb)
         pan_info = pan_r.info
         plan = fallback_plan(dev, tile_size, overlap)
@@ -286,6 +311,9 @@ def pansharpen_raster(
             if ms_source != ms_path:  # near-integer ratio: the MS was resampled once
                 provenance["PANTINY_MS_RESAMPLED"] = (
                     f"{REGRID_RESAMPLING}, onto exactly {inputs.alignment.ratio} PAN pixels")
+            provenance["PANTINY_SENSOR"] = sensor_obj.key
+            provenance["PANTINY_ADAPTATION"] = json.dumps(
+                adaptation.to_metadata() if adaptation is not None else {"steps": 0})
             writer = RasterWriter(
                 output_path, pan_info.width, pan_info.height, len(inputs.band_names),
                 dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
@@ -293,7 +321,8 @@ def pansharpen_raster(
                 creation_options=creation_options, band_descriptions=inputs.band_names,
                 metadata=provenance, cog=cog,
             )
-            path, n_clipped = _stream(pred, pan_r, ms_r, inputs, scale, writer, fb, floor)
+            path, n_clipped = _stream(pred, pan_r, ms_r, inputs, scale, writer, stream_fb,
+                                      floor)
             return pred, writer, path, n_clipped
 
         (predictor, writer, out_path, clipped), used = run_with_fallback(
@@ -304,6 +333,11 @@ def pansharpen_raster(
                     "values and negative radiance is not physical")
         report_infinite(fb, pan_r, ms_r)
         report_clipping(fb, writer)
+    adapted_path = None
+    if adapted_model_path:
+        adapted_path = save_adapted(adapted_model_path, model, meta, sha256, adaptation,
+                                    sensor_obj, pan_path)
+        fb.info(f"model written to {adapted_path}")
 
     height, width = pan_info.height, pan_info.width
     seconds = time.perf_counter() - t_start
@@ -320,6 +354,9 @@ def pansharpen_raster(
         "BLEND": predictor.blend,
         "SECONDS": seconds,
         "MPIX_PER_S": mpix,
+        "SENSOR": sensor_obj.key,
+        "ADAPTATION": adaptation.to_metadata() if adaptation is not None else None,
+        "ADAPTED_MODEL": adapted_path,
     }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -51,7 +51,8 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
                               pan_valid: np.ndarray | None = None,
                               ms_valid: np.ndarray | None = None,
                               block_size: int = 32, baselines: Sequence[str] = (),
-                              keep_arrays: bool = False) -> dict[str, Any]:
+                              keep_arrays: bool = False,
+                              fuser: Callable[..., np.ndarray] | None = None) -> dict[str, Any]:
     """Wald's protocol for one method on a registered pair.
 
     ``pan (H, W)`` and ``ms (C, H/R, W/R)`` share their top-left corner (toolbox
@@ -62,6 +63,9 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
     ``baseline_scores`` ({method: scores}) for the methods in ``baselines`` fused from the
     same reduced pair; with ``keep_arrays``, ``arrays`` (``fused``, ``baselines``,
     ``ms_up``, ``gt`` at MS scale, and ``mask``).
+    ``fuser(pan_lr, ms_up, ms_lr, mask) -> (C, h, w)`` replaces the classical ``method``
+    (e.g. a deep model, :func:`engine.inference.reduced.model_fuser`); it sees only the
+    degraded pair, never the reference.
     """
     from ..wald import wald_pair
 
@@ -89,7 +93,11 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
         return reduced_resolution_report(fused, pair.gt, ratio, block_size=block_size,
                                          mask=None if mask.all() else mask)
 
-    fused = run(method)
+    if fuser is not None:
+        fused = fuser(pair.pan_lr, ms_up, pair.ms_lr, mask)
+        fused = np.where(np.isfinite(fused), fused, 0.0)
+    else:
+        fused = run(method)
     extra = {name: run(name) for name in baselines if name != method}
     result = {"scores": score(fused), "conventions": pair.conventions.as_dict(),
               "baseline_scores": {name: score(img) for name, img in extra.items()},
@@ -216,9 +224,16 @@ def _scene_name(path: str) -> str:
 def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str | Sensor,
                            block_size: int = 32, report_path: str | None = None,
                            feedback: Feedback | None = None, baselines: Sequence[str] = ("exp",),
-                           quality_map_path: str | None = None) -> dict[str, float]:
+                           quality_map_path: str | None = None, *,
+                           checkpoint: str | None = None, bands: Sequence[int] | None = None,
+                           adapt_steps: int = 0, adapt_config: Any = None,
+                           device: str = "auto") -> dict[str, float]:
     """Wald-protocol scores of ``method`` on a real PAN/MS pair given as files.
 
+    ``checkpoint``: evaluate that deep model instead of the classical ``method`` (which
+    then only labels the report), on the 1-based MS ``bands`` (default: from the model's
+    bands, e.g. 2, 3, 5, 7 of an 8-band WorldView MS), after ``adapt_steps`` steps of scene
+    adaptation on the degraded pair (never on the reference; :mod:`engine.adaptation`).
     Returns the score dict (Q2N, SAM in degrees, ERGAS, SCC, Q_AVG, PSNR, SSIM, CC);
     writes a JSON/HTML report to ``report_path`` when given (with the ``baselines``
     scored on the same reduced pair beside ``method``), and the local Q, SAM and relative
@@ -232,10 +247,22 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
     if abs(pair.residual[0]) > 1e-3 or abs(pair.residual[1]) > 1e-3:
         fb.info(f"MS offset rounded to whole PAN pixels (residual {pair.residual[0]:+.3f}, "
                 f"{pair.residual[1]:+.3f} PAN px)")
+    fuser = None
+    deep: dict[str, Any] = {}
+    if checkpoint:
+        from ..inference.reduced import model_fuser
+
+        fuser, deep, idx = model_fuser(checkpoint, pair.ms.shape[0], bands, pair.sensor,
+                                       pair.alignment.ratio, adapt_steps, adapt_config,
+                                       device, fb)
+        native = len(pair.sensor.ms_gnyq) == pair.ms.shape[0]
+        pair.ms = pair.ms[idx]
+        pair.gnyq = pair.sensor.gnyq(len(idx), band_indices=idx if native else None)
+        pair.band_names = [pair.band_names[i] for i in idx]
     wants_more = bool(report_path or quality_map_path)
     result = reduced_resolution_scores(pair.pan, pair.ms, pair.alignment.ratio, method,
                                        pair.gnyq, pair.sensor.pan_gnyq, pair.pan_valid,
-                                       pair.ms_valid, block_size,
+                                       pair.ms_valid, block_size, fuser=fuser,
                                        baselines=baselines if report_path else (),
                                        keep_arrays=wants_more)
     fb.set_progress(80)
@@ -252,13 +279,15 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
                               pair.ms_info.crs_wkt, {"PANTINY_QUALITY_MAP": "reduced resolution"})
             fb.info(f"quality map written to {quality_map_path}")
         if report_path:
-            _reduced_report(report_path, pair, method, block_size, result, local, mask)
+            _reduced_report(report_path, pair, method, block_size, result, local, mask,
+                            deep)
             fb.info(f"report written to {report_path}")
     fb.set_progress(100)
     return scores
 
 
-def _reduced_report(report_path, pair, method, block_size, result, local, mask) -> None:
+def _reduced_report(report_path, pair, method, block_size, result, local, mask,
+                    deep: dict[str, Any] | None = None) -> None:
     from ..report.previews import array_previews
 
     arrays = result["arrays"]
@@ -290,6 +319,7 @@ def _reduced_report(report_path, pair, method, block_size, result, local, mask) 
             "Inputs": {"PAN": os.path.abspath(pair.pan_path),
                        "MS": os.path.abspath(pair.ms_path), **pair.describe()},
             "Wald protocol": result["conventions"],
+            **({"Deep model": deep} if deep else {}),
             "Sizes": result["sizes"],
             "Conventions": {
                 "valid fraction": result["valid_fraction"],

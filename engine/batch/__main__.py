@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--creation-options", default=None,
                         help="GDAL creation options KEY=VALUE|KEY=VALUE (default: tiled, "
                              "DEFLATE-compressed GeoTIFF)")
+    parser.add_argument("--sensor", default=None,
+                        help="the satellite, for the MTF gains of scene adaptation, e.g. "
+                             "WorldView-3 (default: read from each file's metadata, else "
+                             "generic gains)")
+    parser.add_argument("--adapt-steps", type=int, default=0,
+                        help="steps of scene adaptation per scene (default 0: off; for an "
+                             "archive of one satellite, adapt once with pantiny:pansharpen's "
+                             "ADAPTED_MODEL and pass it as --model-file instead)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process (default: torch's, which follows "
                              "OMP_NUM_THREADS; torchrun sets it to 1 with several processes "
@@ -134,6 +142,8 @@ def _rank_device(requested: str, local_rank: int, local_world: int, log: RankLog
 
 
 def _settings(args: argparse.Namespace) -> tuple[BatchSettings, dict]:
+    if args.adapt_steps < 0:
+        raise EngineError(f"--adapt-steps must be 0 or more, got {args.adapt_steps}")
     if args.tile_size <= 2 * args.overlap or args.overlap < 0:
         raise EngineError(f"the tile size ({args.tile_size}) must be larger than twice the "
                           f"overlap ({args.overlap}), and the overlap at least 0")
@@ -141,7 +151,8 @@ def _settings(args: argparse.Namespace) -> tuple[BatchSettings, dict]:
     settings = BatchSettings(
         checkpoint=checkpoint, bands=_parse_bands(args.bands), device=args.device,
         precision=args.precision, tile_size=args.tile_size, overlap=args.overlap,
-        creation_options=args.creation_options or None, force=args.force)
+        creation_options=args.creation_options or None, sensor=args.sensor,
+        adapt_steps=args.adapt_steps, force=args.force)
     return settings, settings.key(sha256)
 
 

@@ -8,7 +8,7 @@ temporary file and moved into place), holding:
 * the output's size in bytes and modification time (ns) just after it was written;
 * the size and modification time of the PAN and MS files it was made from;
 * the settings that change the pixels (checkpoint SHA-256, bands, tiling, precision,
-  creation options), plus, for information, the device, engine version and run time.
+  creation options, sensor and scene-adaptation steps), plus, for information, the device, engine version and run time.
 
 A scene counts as done only when its record parses, is of this format, and every one of
 those facts still holds.  So an output without a record (the job was killed between the
@@ -69,7 +69,8 @@ def done_reason(pan: str, ms: str, output: str, settings: Mapping[str, Any]) -> 
     if files.get("pan") != facts["pan"] or files.get("ms") != facts["ms"]:
         return "the PAN or MS file changed since the output was made"
     if record.get("settings") != json.loads(json.dumps(dict(settings))):
-        return "the output was made with other settings (model, bands, tiling or precision)"
+        return ("the output was made with other settings (model, bands, tiling, precision or "
+                "scene adaptation)")
     return None
 
 

@@ -43,6 +43,8 @@ class BatchSettings:
     tile_size: int = DEFAULT_TILE_SIZE
     overlap: int = DEFAULT_OVERLAP
     creation_options: str | None = None
+    sensor: str | None = None
+    adapt_steps: int = 0
     force: bool = False
 
     def key(self, checkpoint_sha256: str) -> dict[str, Any]:
@@ -54,6 +56,8 @@ class BatchSettings:
             "tile_size": int(self.tile_size),
             "overlap": int(self.overlap),
             "creation_options": self.creation_options or "",
+            "sensor": self.sensor or "",
+            "adapt_steps": int(self.adapt_steps),
         }
 
 
@@ -167,6 +171,7 @@ def _make_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], log:
             device=settings.device, precision=settings.precision,
             tile_size=settings.tile_size, overlap=settings.overlap,
             creation_options=settings.creation_options,
+            sensor=settings.sensor, adapt_steps=settings.adapt_steps,
             feedback=_SceneFeedback(log, scene))
         seconds = time.perf_counter() - t0
         completion.write_record(scene.pan, scene.ms, scene.output, key, {

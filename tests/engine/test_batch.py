@@ -113,6 +113,27 @@ def _fake_run(pan, ms, output, checkpoint, **kwargs):
     return {"DEVICE_USED": "cpu", "MPIX_PER_S": 1.0}
 
 
+def test_scene_adaptation_settings_reach_the_engine_and_the_completion_record(tmp_path):
+    from engine.batch.runner import BatchSettings, RankLog, process_scene
+
+    for name in ("p.tif", "m.tif"):
+        (tmp_path / name).write_bytes(b"input")
+    scene = read_scene_list(_write(tmp_path / "l.csv", "pan,ms,output\np.tif,m.tif,x.tif\n"))[0]
+    seen: dict = {}
+
+    def run(pan, ms, output, checkpoint, **kwargs):
+        seen.update(kwargs)
+        return _fake_run(pan, ms, output, checkpoint)
+
+    adapted = BatchSettings(checkpoint="unused.ckpt", sensor="IKONOS", adapt_steps=20)
+    key = adapted.key("sha")
+    assert process_scene(scene, adapted, key, RankLog(), run) == "done"
+    assert seen["sensor"] == "IKONOS" and seen["adapt_steps"] == 20
+    assert completion.done_reason(scene.pan, scene.ms, scene.output, key) is None
+    plain = BatchSettings(checkpoint="unused.ckpt").key("sha")
+    assert "scene adaptation" in completion.done_reason(scene.pan, scene.ms, scene.output, plain)
+
+
 def test_a_scene_held_by_another_process_is_left_to_it(tmp_path):
     from engine.batch.claim import claim, lock_path
     from engine.batch.runner import BatchSettings, RankLog, process_scene

@@ -10,13 +10,15 @@ inverse MS scaling) is the caller's job (:mod:`.raster` does it).
 Tiling (the tile grid depends only on the image size, ``tile_size`` and ``overlap``,
 never on the batch size or on how rows are streamed):
 
-* Tiles are always full size ``tile_size`` x ``tile_size``: PanTiny's channel attention
-  pools over the whole tile (Restormer's MDTA, Zamir et al., CVPR 2022), so a smaller
-  edge tile would change the result.
-  Tile ``k`` starts at ``k * (tile_size - overlap)``; the last tile along an axis is moved
-  back to end exactly at the image edge (it then overlaps its neighbour by more than
-  ``overlap``).  Only an image smaller than one tile is padded, by reflection, and the
-  padding is cropped from the output.
+* Tiles are always full size ``tile_size`` x ``tile_size`` along every axis that is at
+  least ``tile_size`` long: PanTiny's channel attention pools over the whole tile
+  (Restormer's MDTA, Zamir et al., CVPR 2022), so a smaller edge tile would change the
+  result.  Tile ``k`` starts at ``k * (tile_size - overlap)``; the last tile along an axis
+  is moved back to end exactly at the image edge (it then overlaps its neighbour by more
+  than ``overlap``).  Along an axis shorter than ``tile_size`` the tile is capped to the
+  axis length (one tile, no padding): the result is then exactly whole-image inference
+  along that axis, and a small image costs what it needs, not a full tile (a 128 x 128
+  image with 4096 px tiles runs as one 128 x 128 tile).
 * Stitching keeps each tile's centre.  ``blend='cut'``: consecutive tiles are cut in the
   middle of their overlap, so at least ``overlap // 2`` pixels of context are dropped on
   every interior side.  ``blend='linear'`` (default): neighbouring tiles are cross-faded
@@ -122,15 +124,6 @@ def _deterministic(device: "torch.device", allow_tf32: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = prev[5]
 
 
-def _pad_to(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Reflect-pad the last two axes of ``a`` at the bottom/right up to ``rows`` x ``cols``."""
-    pr, pc = rows - a.shape[-2], cols - a.shape[-1]
-    if pr <= 0 and pc <= 0:
-        return a
-    width = [(0, 0)] * (a.ndim - 2) + [(0, max(pr, 0)), (0, max(pc, 0))]
-    return np.pad(a, width, mode="reflect")
-
-
 # --------------------------------------------------------------------------- predictor
 
 
@@ -210,10 +203,11 @@ class TiledPredictor:
     # ---------------------------------------------------------------- public API
 
     def tile_shape(self, height: int, width: int) -> tuple[int, int]:
-        """(rows, cols) of every tile for an image of ``height`` x ``width``."""
+        """(rows, cols) of every tile for an image of ``height`` x ``width``: the tile
+        size, capped to the image along an axis shorter than one tile."""
         if self.tile_size is None:
             return height, width
-        return self.tile_size, self.tile_size
+        return min(self.tile_size, height), min(self.tile_size, width)
 
     def predict(
         self,
@@ -375,7 +369,6 @@ class TiledPredictor:
         c = bms.shape[0]
         lo, hi, w_rows = rows
         x = np.concatenate([bms, pan[None]], axis=0)  # (C+1, n, W)
-        x = _pad_to(x, th, tw)
         xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
         r0, r1 = lo - sy.start, hi - sy.start
         hard = bool(np.all(w_rows == 1.0)) and all(bool(np.all(w == 1.0)) for _, _, w in wx)

@@ -44,7 +44,9 @@ to it.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -58,6 +60,8 @@ from .tiling import (BLENDS, DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE, 
 
 from ..io.windows import full_window, intersection, rows_window
 from ..devices import autocast  # raises DependencyError without torch
+from ..models.pantiny import PanTiny
+from ..models.fast_pantiny import FastPanTiny
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -71,6 +75,16 @@ DEFAULT_CUDA_BATCH_SIZE = 8
 #: Rows per strip for models with ``forward_rows`` on the CPU (cache-sized strips);
 #: None or 0 runs the plain forward pass (read when a predictor is made).
 CPU_STRIP_ROWS = 32
+
+#: On the CPU, PanTiny runs as :class:`~engine.models.fast_pantiny.FastPanTiny` (folded
+#: weights, pixel-major layout; equal to the plain forward pass within float rounding,
+#: tests/engine/test_fast_path.py).  False: the model's own (row-strip) forward pass.
+CPU_FAST_PATH = True
+#: Worker threads on the CPU (``threads=None``): one tile per worker, one torch thread
+#: each (tiles are independent; tile-level parallelism scales better than torch's
+#: intra-op threads on these small operations, bench/RESULTS.md).  None: every core this
+#: process may use.
+CPU_THREADS: int | None = None
 
 DTYPES = ("fp32", "bf16")
 
@@ -96,6 +110,34 @@ def fill_values(pan: np.ndarray, bms: np.ndarray, valid: np.ndarray) -> tuple[fl
     fp = float(np.mean(pan[valid], dtype=np.float64))
     fm = np.array([np.mean(b[valid], dtype=np.float64) for b in bms])
     return fp, fm
+
+
+def _available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS reports one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - Windows, macOS
+        return max(1, os.cpu_count() or 1)
+
+
+class _Inline:
+    """Executor stand-in that runs each task at once in the calling thread."""
+
+    def submit(self, fn: Callable[..., object], *args: object) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+def _one_torch_thread() -> None:
+    """Worker initialiser: a worker computes one tile with one torch thread."""
+    torch.set_num_threads(1)
 
 
 @contextlib.contextmanager
@@ -141,6 +183,11 @@ class TiledPredictor:
     ``dtype='bf16'`` uses bfloat16 autocast on CUDA only; on CPU it falls back to fp32
     (see :attr:`messages`).  In fp32 mode TF32 is disabled so that fp32 means fp32.
     ``blend``: 'cut' or 'linear' stitching (None: :data:`DEFAULT_BLEND`).
+    ``threads``: tiles computed at once on the CPU, each by its own worker thread with
+    one torch thread (None: :data:`CPU_THREADS`, else every available core); the result
+    does not depend on it.  While the workers compute a row of tiles, the next row is
+    read (``read_rows``) in a background thread, and the caller consumes (writes) the
+    previous row.
     """
 
     def __init__(
@@ -153,6 +200,7 @@ class TiledPredictor:
         dtype: str = "fp32",
         ratio: int = 4,
         blend: str | None = None,
+        threads: int | None = None,
     ) -> None:
         blend = DEFAULT_BLEND if blend is None else blend
         if blend not in BLENDS:
@@ -197,6 +245,13 @@ class TiledPredictor:
         # to ~1e-6, ~1.5x faster for PanTiny: engine/models/row_chunked.py)
         self.strip_rows = (CPU_STRIP_ROWS if self.device.type == "cpu"
                            and hasattr(self.model, "forward_rows") else None)
+        if threads is not None and (int(threads) != threads or threads < 1):
+            raise InputError(f"threads must be a positive integer, got {threads}")
+        #: Tiles computed at once on the CPU (worker threads); 1 on CUDA.
+        self.threads = (1 if self.device.type != "cpu"
+                        else int(threads or CPU_THREADS or _available_cores()))
+        self.fast_path = bool(CPU_FAST_PATH and self.device.type == "cpu"
+                              and isinstance(model, PanTiny))
         #: Statistics of the last run: tiles, seconds, megapixels per second.
         self.last_stats: dict[str, float] = {}
 
@@ -272,48 +327,63 @@ class TiledPredictor:
         wy = axis_weights(spans_y, blend_radius(spans_y, self.tile_size, self.overlap, self.blend))
         wx = axis_weights(spans_x, blend_radius(spans_x, self.tile_size, self.overlap, self.blend))
         total = len(spans_y) * len(spans_x)
-        done = 0
+        batches = [spans_x[b0: b0 + self.batch_size]
+                   for b0 in range(0, len(spans_x), self.batch_size)]
+        run_model = self._model_for_run()
+        threaded = self.threads > 1
+        prev_threads = torch.get_num_threads()
+        workers = (ThreadPoolExecutor(self.threads, thread_name_prefix="pantiny-tile",
+                                      initializer=_one_torch_thread)
+                   if threaded else _Inline())
+        reader = ThreadPoolExecutor(1, thread_name_prefix="pantiny-read")
+
+        def prepare(k: int) -> tuple[np.ndarray, "torch.Tensor"]:
+            strip = intersection(rows_window(spans_y[k].start, spans_y[k].start + th, width),
+                                 full_window(width, height))
+            return self._prepare(read_rows(strip.y0, strip.y1), strip.shape, fill_pan,
+                                 fill_ms_arr)
+
+        def submit(xt: "torch.Tensor") -> list[Future]:
+            return [workers.submit(self._task, run_model, xt, batch, tw, not threaded)
+                    for batch in batches]
+
         carry: np.ndarray | None = None  # weighted rows shared with the next strip
         t0 = time.perf_counter()
-        # torch contexts are entered per strip, never held across a yield
-        for k, sy in enumerate(spans_y):
+        try:
             if is_canceled is not None and is_canceled():
                 raise Canceled("pan-sharpening canceled")
-            strip = intersection(rows_window(sy.start, sy.start + th, width),
-                                 full_window(width, height))
-            pan, bms, valid = read_rows(strip.y0, strip.y1)
-            pan, bms = self._check(pan, bms)
-            if pan.shape != strip.shape:
-                raise InputError(
-                    f"read_rows({strip.y0}, {strip.y1}) returned PAN {pan.shape}, "
-                    f"expected {strip.shape}"
-                )
-            if fill_ms_arr.size != bms.shape[0]:
-                raise InputError(
-                    f"fill_ms has {fill_ms_arr.size} values for {bms.shape[0]} MS bands"
-                )
-            vmask = valid_mask(pan, bms, valid)
-            pan = np.where(vmask, pan, np.float32(fill_pan)).astype(np.float32, copy=False)
-            bms = np.where(vmask, bms, fill_ms_arr[:, None, None]).astype(np.float32, copy=False)
-
-            def on_batch(n_tiles: int, _base: int = done) -> None:
-                if progress is not None:
-                    progress((_base + n_tiles) / total)
-
-            lo, hi, w_rows = wy[k]
-            with torch.inference_mode(), _deterministic(self.device, allow_tf32=False):
-                block = self._run_strip(
-                    pan, bms, sy, (lo, hi, w_rows), spans_x, wx, th, tw, width,
-                    on_batch, is_canceled,
-                )
-            if carry is not None:
-                block[:, : carry.shape[1]] += carry
-            emit = hi if k == len(spans_y) - 1 else hi - 2 * (hi - sy.keep_stop)
-            carry = block[:, emit - lo :].copy() if emit < hi else None
-            out = block[:, : emit - lo]
-            out[:, ~vmask[lo - sy.start : emit - sy.start]] = np.nan
-            done += len(spans_x)
-            yield lo, out
+            vmask, xt = prepare(0)
+            futures = submit(xt)
+            for k, sy in enumerate(spans_y):
+                # read the next row of tiles while the workers compute this one; the
+                # readers are never used while the caller holds a yielded block
+                nxt = reader.submit(prepare, k + 1) if k + 1 < len(spans_y) else None
+                preds = []
+                for b, fut in enumerate(futures):
+                    if is_canceled is not None and is_canceled():
+                        raise Canceled("pan-sharpening canceled")
+                    preds.append(fut.result())
+                    if progress is not None:
+                        progress((k * len(spans_x) + sum(map(len, batches[: b + 1]))) / total)
+                lo, hi, w_rows = wy[k]
+                block = self._stitch(preds, batches, sy, (lo, hi, w_rows), wx, width)
+                if nxt is not None:
+                    next_vmask, xt = nxt.result()
+                    futures = submit(xt)  # computed while the caller consumes this block
+                if carry is not None:
+                    block[:, : carry.shape[1]] += carry
+                emit = hi if k == len(spans_y) - 1 else hi - 2 * (hi - sy.keep_stop)
+                carry = block[:, emit - lo :].copy() if emit < hi else None
+                out = block[:, : emit - lo]
+                out[:, ~vmask[lo - sy.start : emit - sy.start]] = np.nan
+                if nxt is not None:
+                    vmask = next_vmask
+                yield lo, out
+        finally:
+            workers.shutdown(wait=True, cancel_futures=True)
+            reader.shutdown(wait=True, cancel_futures=True)
+            if threaded:
+                torch.set_num_threads(prev_threads)  # workers changed MKL's global count
         secs = time.perf_counter() - t0
         self.last_stats = {
             "tiles": float(total),
@@ -334,7 +404,46 @@ class TiledPredictor:
             )
         return pan, bms
 
-    def _forward(self, bms_t: "torch.Tensor", pan_t: "torch.Tensor") -> "torch.Tensor":
+    def _model_for_run(self) -> Callable[..., "torch.Tensor"]:
+        """``f(ms, bms, pan)`` for this run: the folded PanTiny on the CPU (built from the
+        current weights), else the model's row-strip or plain forward pass."""
+        if self.fast_path:
+            return FastPanTiny(self.model, rows=self.strip_rows or CPU_STRIP_ROWS or 32)
+        if self.strip_rows:
+            rows = self.strip_rows
+            return lambda ms, bms, pan: self.model.forward_rows(ms, bms, pan, rows=rows)
+        return self.model
+
+    def _prepare(self, rows: "tuple[np.ndarray, np.ndarray, np.ndarray | None]",
+                 shape: tuple[int, int], fill_pan: float, fill_ms: np.ndarray
+                 ) -> tuple[np.ndarray, "torch.Tensor"]:
+        """Check and fill one strip read by ``read_rows``: ``(valid (n, W), x (C+1, n, W))``
+        with x = [bms, pan] on the device, invalid pixels filled."""
+        pan, bms, valid = rows
+        pan, bms = self._check(pan, bms)
+        if pan.shape != shape:
+            raise InputError(f"read_rows returned PAN {pan.shape}, expected {shape}")
+        if fill_ms.size != bms.shape[0]:
+            raise InputError(f"fill_ms has {fill_ms.size} values for {bms.shape[0]} MS bands")
+        vmask = valid_mask(pan, bms, valid)
+        x = np.empty((bms.shape[0] + 1, *shape), dtype=np.float32)
+        np.copyto(x[:-1], np.where(vmask, bms, fill_ms[:, None, None]))
+        np.copyto(x[-1], np.where(vmask, pan, np.float32(fill_pan)))
+        return vmask, torch.from_numpy(x).to(self.device)
+
+    def _task(self, run_model: Callable[..., "torch.Tensor"], xt: "torch.Tensor",
+              batch: list[Span], tw: int, inline: bool) -> "torch.Tensor":
+        """Predict one batch of tiles of a strip ``xt`` (C+1, n, W) -> (B, C, n, tw)."""
+        c = xt.shape[0] - 1
+        with torch.inference_mode():
+            # flags are process-wide: set only where one thread computes at a time
+            with (_deterministic(self.device, allow_tf32=False) if inline
+                  else contextlib.nullcontext()):
+                tiles = torch.stack([xt[:, :, s.start: s.start + tw] for s in batch])
+                return self._forward(run_model, tiles[:, :c], tiles[:, c:])
+
+    def _forward(self, run_model: Callable[..., "torch.Tensor"], bms_t: "torch.Tensor",
+                 pan_t: "torch.Tensor") -> "torch.Tensor":
         h, w = bms_t.shape[-2:]
         ms_t = F.adaptive_avg_pool2d(bms_t, (max(1, h // self.ratio), max(1, w // self.ratio)))
         fmt = self.memory_format
@@ -342,8 +451,7 @@ class TiledPredictor:
         ms_t = ms_t.contiguous(memory_format=fmt)
         try:
             with autocast(self.device, self.dtype == "bf16"):
-                out = (self.model.forward_rows(ms_t, bms_t, pan_t, rows=self.strip_rows)
-                       if self.strip_rows else self.model(ms_t, bms_t, pan_t))
+                out = run_model(ms_t, bms_t, pan_t)
         except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
             raise EngineError(
                 f"the GPU ran out of memory with tiles of {self.tile_size} px in batches of "
@@ -351,43 +459,26 @@ class TiledPredictor:
             ) from exc
         return out.float().clamp_(min=0.0)
 
-    def _run_strip(
-        self,
-        pan: np.ndarray,
-        bms: np.ndarray,
-        sy: Span,
-        rows: tuple[int, int, np.ndarray],
-        spans_x: list[Span],
-        wx: list[tuple[int, int, np.ndarray]],
-        th: int,
-        tw: int,
-        width: int,
-        on_batch: Callable[[int], None],
-        is_canceled: Callable[[], bool] | None,
-    ) -> np.ndarray:
-        """Run one row of tiles; returns its weighted output for image rows ``[lo, hi)``."""
-        c = bms.shape[0]
+    def _stitch(self, preds: list["torch.Tensor"], batches: list[list[Span]], sy: Span,
+                rows: tuple[int, int, np.ndarray], wx: list[tuple[int, int, np.ndarray]],
+                width: int) -> np.ndarray:
+        """Weighted sum of one row of tile predictions for image rows ``[lo, hi)``."""
         lo, hi, w_rows = rows
-        x = np.concatenate([bms, pan[None]], axis=0)  # (C+1, n, W)
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        c = preds[0].shape[1]
         r0, r1 = lo - sy.start, hi - sy.start
         hard = bool(np.all(w_rows == 1.0)) and all(bool(np.all(w == 1.0)) for _, _, w in wx)
-        out = torch.zeros((c, hi - lo, width), dtype=torch.float32, device=self.device)
-        wr = torch.from_numpy(w_rows).to(self.device)[:, None]
-        wcols = [torch.from_numpy(w).to(self.device)[None, :] for _, _, w in wx]
-        for b0 in range(0, len(spans_x), self.batch_size):
-            batch = spans_x[b0 : b0 + self.batch_size]
-            if is_canceled is not None and is_canceled():
-                raise Canceled("pan-sharpening canceled")
-            tiles = torch.stack([xt[:, :, s.start : s.start + tw] for s in batch])
-            pred = self._forward(tiles[:, :c], tiles[:, c:])
-            for i, s in enumerate(batch):
-                j = b0 + i
-                c0, c1, _ = wx[j]
-                part = pred[i, :, r0:r1, c0 - s.start : c1 - s.start]
-                if hard:
-                    out[:, :, c0:c1] = part
-                else:
-                    out[:, :, c0:c1] += part * (wr * wcols[j])
-            on_batch(b0 + len(batch))
-        return out.cpu().numpy()
+        with torch.inference_mode():
+            out = torch.zeros((c, hi - lo, width), dtype=torch.float32, device=self.device)
+            wr = torch.from_numpy(w_rows).to(self.device)[:, None]
+            j = 0
+            for pred, batch in zip(preds, batches):
+                for i, s in enumerate(batch):
+                    c0, c1, w = wx[j]
+                    part = pred[i, :, r0:r1, c0 - s.start: c1 - s.start]
+                    if hard:
+                        out[:, :, c0:c1] = part
+                    else:
+                        wc = torch.from_numpy(w).to(self.device)[None, :]
+                        out[:, :, c0:c1] += part * (wr * wc)
+                    j += 1
+            return out.cpu().numpy()

@@ -120,21 +120,6 @@ def _available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _Inline:
-    """Executor stand-in that runs each task at once in the calling thread."""
-
-    def submit(self, fn: Callable[..., object], *args: object) -> Future:
-        fut: Future = Future()
-        try:
-            fut.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
-            fut.set_exception(exc)
-        return fut
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
-
-
 def _one_torch_thread() -> None:
     """Worker initialiser: a worker computes one tile with one torch thread."""
     torch.set_num_threads(1)
@@ -184,10 +169,10 @@ class TiledPredictor:
     (see :attr:`messages`).  In fp32 mode TF32 is disabled so that fp32 means fp32.
     ``blend``: 'cut' or 'linear' stitching (None: :data:`DEFAULT_BLEND`).
     ``threads``: tiles computed at once on the CPU, each by its own worker thread with
-    one torch thread (None: :data:`CPU_THREADS`, else every available core); the result
-    does not depend on it.  While the workers compute a row of tiles, the next row is
-    read (``read_rows``) in a background thread, and the caller consumes (writes) the
-    previous row.
+    one torch thread (None: :data:`CPU_THREADS`, else every available core; on CUDA one
+    worker); the result does not depend on it.  While the workers compute a row of
+    tiles, the next row is read (``read_rows``) in a background thread, and the caller
+    consumes (writes) the previous row.
     """
 
     def __init__(
@@ -330,11 +315,12 @@ class TiledPredictor:
         batches = [spans_x[b0: b0 + self.batch_size]
                    for b0 in range(0, len(spans_x), self.batch_size)]
         run_model = self._model_for_run()
-        threaded = self.threads > 1
+        cpu = self.device.type == "cpu"
         prev_threads = torch.get_num_threads()
-        workers = (ThreadPoolExecutor(self.threads, thread_name_prefix="pantiny-tile",
-                                      initializer=_one_torch_thread)
-                   if threaded else _Inline())
+        # one worker per tile computed at once (CPU: one torch thread each; CUDA: one
+        # worker that launches the kernels while this thread stitches and yields)
+        workers = ThreadPoolExecutor(self.threads, thread_name_prefix="pantiny-tile",
+                                     initializer=_one_torch_thread if cpu else None)
         reader = ThreadPoolExecutor(1, thread_name_prefix="pantiny-read")
 
         def prepare(k: int) -> tuple[np.ndarray, "torch.Tensor"]:
@@ -344,7 +330,7 @@ class TiledPredictor:
                                  fill_ms_arr)
 
         def submit(xt: "torch.Tensor") -> list[Future]:
-            return [workers.submit(self._task, run_model, xt, batch, tw, not threaded)
+            return [workers.submit(self._task, run_model, xt, batch, tw, self.threads == 1)
                     for batch in batches]
 
         carry: np.ndarray | None = None  # weighted rows shared with the next strip
@@ -382,7 +368,7 @@ class TiledPredictor:
         finally:
             workers.shutdown(wait=True, cancel_futures=True)
             reader.shutdown(wait=True, cancel_futures=True)
-            if threaded:
+            if cpu:
                 torch.set_num_threads(prev_threads)  # workers changed MKL's global count
         secs = time.perf_counter() - t0
         self.last_stats = {
@@ -432,12 +418,14 @@ class TiledPredictor:
         return vmask, torch.from_numpy(x).to(self.device)
 
     def _task(self, run_model: Callable[..., "torch.Tensor"], xt: "torch.Tensor",
-              batch: list[Span], tw: int, inline: bool) -> "torch.Tensor":
-        """Predict one batch of tiles of a strip ``xt`` (C+1, n, W) -> (B, C, n, tw)."""
+              batch: list[Span], tw: int, alone: bool) -> "torch.Tensor":
+        """Predict one batch of tiles of a strip ``xt`` (C+1, n, W) -> (B, C, n, tw) in a
+        worker thread (``alone``: the only worker)."""
         c = xt.shape[0] - 1
         with torch.inference_mode():
-            # flags are process-wide: set only where one thread computes at a time
-            with (_deterministic(self.device, allow_tf32=False) if inline
+            # the flags are process-wide: set them only where one worker computes (they
+            # matter on CUDA; the CPU kernels used here are deterministic anyway)
+            with (_deterministic(self.device, allow_tf32=False) if alone
                   else contextlib.nullcontext()):
                 tiles = torch.stack([xt[:, :, s.start: s.start + tw] for s in batch])
                 return self._forward(run_model, tiles[:, :c], tiles[:, c:])

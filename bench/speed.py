@@ -208,6 +208,7 @@ def run_qgis(pan: str, ms: str, out: str) -> dict:
     if status:
         raise SystemExit(f"qgis_process failed ({status}):\n{err[-3000:]}")
     return {"seconds": secs, "rss_mb": usage.ru_maxrss / 1024,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
             "load": (load0 + os.getloadavg()[0]) / 2}
 
 
@@ -373,19 +374,21 @@ def render(rows: list[dict], model: dict, train: dict, started: dt.datetime,
            f"Machine: {_machine()}.  Command: `bench/speed.py"
            + (" --skip-large" if args.skip_large else f" --size {args.size}")
            + (f" --before-commit {args.before_commit}" if args.before_commit else "")
-           + (" --no-qgis" if args.no_qgis else "") + "`.  Load average (1 min) at the "
-           "time of each row in the last column: the machine may be shared, so only "
-           "rows with a load near or below the core count are comparable.",
+           + (" --no-qgis" if args.no_qgis else "") + "`.  CPU seconds: user + system time of "
+           "the process (all its threads).  Load average (1 min) at the time of each row "
+           "in the last column: the machine may be shared, so only rows with a load near "
+           "or below the core count are comparable.",
            "",
-           "| scene | method | seconds | MPix/s | x GDAL Brovey time | peak RSS (MB) | load |",
-           "|---|---|---:|---:|---:|---:|---:|"]
+           "| scene | method | seconds | MPix/s | x GDAL Brovey time | CPU seconds | "
+           "peak RSS (MB) | load |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "na" in r:
-            out.append(f"| {r['scene']} | {r['method']} | {r['na']} | | | | |")
+            out.append(f"| {r['scene']} | {r['method']} | {r['na']} | | | | | |")
             continue
         out.append(f"| {r['scene']} | {r['method']} | {r['seconds']:.2f} | "
-                   f"{r['mpix'] / r['seconds']:.3f} | {r['ratio']:.1f} | {r['rss_mb']:.0f} | "
-                   f"{r['load']:.1f} |")
+                   f"{r['mpix'] / r['seconds']:.3f} | {r['ratio']:.1f} | "
+                   f"{r['cpu_seconds']:.1f} | {r['rss_mb']:.0f} | {r['load']:.1f} |")
     out += ["", "Model alone (random inputs, one tile, default model; MPix/s of tile pixels; "
             "'plain' = the row-strip forward pass, one torch thread; 'fast' = the fast CPU "
             "path (engine/models/fast_pantiny.py), one torch thread; 'fast, all cores' = "

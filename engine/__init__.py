@@ -20,7 +20,8 @@ Map of the package:
                        checks, MS placement on the PAN grid, report files
 ``fusion/``            classical methods (EXP, Brovey, GSA, MTF-GLP, MTF-GLP-HPM),
                        strip streaming, ``raster``: classical pan-sharpening of files
-``models/``            PanTiny and peer networks, model registry (torch)
+``models/``            PanTiny and peer networks, model registry, the folded
+                       PanTiny of CPU inference (torch)
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
                        input scaling, ``raster``: model pan-sharpening of files
 ``weights/``           checkpoint format (save/load) and the bundled model zoo

@@ -85,6 +85,11 @@ CPU_FAST_PATH = True
 #: intra-op threads on these small operations, bench/RESULTS.md).  None: every core this
 #: process may use.
 CPU_THREADS: int | None = None
+#: Memory the CPU workers' tiles may take together, MB, and the estimate per tile pixel
+#: (PanTiny keeps ~3 x 28 float32 planes per tile in the fast path, plus strips): fewer
+#: workers run large tiles (with 4096 px tiles one tile alone takes ~5 GB).
+CPU_WORKER_MEMORY_MB = 2048
+_TILE_BYTES_PER_PIXEL = 512
 
 DTYPES = ("fp32", "bf16")
 
@@ -249,6 +254,12 @@ class TiledPredictor:
             return height, width
         return min(self.tile_size, height), min(self.tile_size, width)
 
+    def workers_for(self, tile_rows: int, tile_cols: int) -> int:
+        """Worker threads for tiles of ``tile_rows`` x ``tile_cols``: :attr:`threads`,
+        fewer where their tiles would exceed :data:`CPU_WORKER_MEMORY_MB` together."""
+        per_tile = tile_rows * tile_cols * _TILE_BYTES_PER_PIXEL * self.batch_size
+        return max(1, min(self.threads, CPU_WORKER_MEMORY_MB * 2**20 // per_tile))
+
     def predict(
         self,
         pan: np.ndarray,
@@ -319,7 +330,8 @@ class TiledPredictor:
         prev_threads = torch.get_num_threads()
         # one worker per tile computed at once (CPU: one torch thread each; CUDA: one
         # worker that launches the kernels while this thread stitches and yields)
-        workers = ThreadPoolExecutor(self.threads, thread_name_prefix="pantiny-tile",
+        n_workers = self.workers_for(th, tw)
+        workers = ThreadPoolExecutor(n_workers, thread_name_prefix="pantiny-tile",
                                      initializer=_one_torch_thread if cpu else None)
         reader = ThreadPoolExecutor(1, thread_name_prefix="pantiny-read")
 
@@ -330,7 +342,7 @@ class TiledPredictor:
                                  fill_ms_arr)
 
         def submit(xt: "torch.Tensor") -> list[Future]:
-            return [workers.submit(self._task, run_model, xt, batch, tw, self.threads == 1)
+            return [workers.submit(self._task, run_model, xt, batch, tw, n_workers == 1)
                     for batch in batches]
 
         carry: np.ndarray | None = None  # weighted rows shared with the next strip

@@ -115,3 +115,11 @@ def test_fast_path_on_a_real_scene(shared_data, monkeypatch):
     ref = plain.predict(pan, bms)
     _assert_close(out, ref)
     assert np.abs(ref - bms).mean() > 1e-3  # the model did something
+
+
+def test_large_tiles_get_fewer_workers():
+    m = _perturbed("small")
+    pred = TiledPredictor(m, "cpu", threads=4)
+    assert pred.workers_for(256, 256) == 4
+    assert pred.workers_for(1448, 1448) == 2  # ~1 GB per tile in a 2 GB budget
+    assert pred.workers_for(4096, 4096) == 1  # one 4096 px tile alone is ~5 GB

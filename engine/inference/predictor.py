@@ -312,9 +312,9 @@ class TiledPredictor:
         invalid).  It is called once per row of tiles with ``y1 - y0 <= tile_size``, so
         memory stays bounded by ``tile_size x width`` plus the batch (two rows of tiles
         are in flight).  It runs in a background thread, one call at a time, and never
-        while the caller holds a yielded block (so the caller may use the same files).  Yields
-        ``(y0, block (C, n, W) float32)`` for consecutive, non-overlapping row blocks
-        that cover ``[0, height)`` in order.  ``progress(fraction)`` is called after every
+        while the caller holds a yielded block (so the caller may use the same files).
+        Yields ``(y0, block (C, n, W) float32)`` for consecutive, non-overlapping row
+        blocks that cover ``[0, height)`` in order.  ``progress(fraction)`` is called after every
         batch; ``is_canceled()`` is checked before every batch and raises
         :class:`~errors.Canceled`.
         """

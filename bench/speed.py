@@ -28,9 +28,14 @@ GeoTIFFs in a temporary folder; ``--skip-large`` leaves it out).
 Appends the results, with date, machine and load average, to bench/RESULTS.md
 (section "## CPU speed end to end (bench/speed.py)"; earlier runs are kept).
 
-    .venv/bin/python bench/speed.py                      # everything (~5-10 min on 2 cores)
+    .venv/bin/python bench/speed.py                      # everything (see below)
     .venv/bin/python bench/speed.py --skip-large --no-qgis --no-write   # quick look
     .venv/bin/python bench/speed.py --before-commit 6566d0d   # with the "before"
+
+Duration on a quiet 2-core machine, estimated from the rates measured here: ~1.5 min
+with ``--skip-large --no-qgis``; the 8000 x 8000 scene adds ~6-8 min (64 MPix: PanTiny
+at ~0.2-0.3 MPix/s, MTF-GLP-HPM, generation), ``qgis_process`` one more PanTiny run of
+wv3-shanghai.  On a busy machine everything takes several times longer.
 """
 
 from __future__ import annotations

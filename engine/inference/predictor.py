@@ -62,6 +62,7 @@ from ..io.windows import full_window, intersection, rows_window
 from ..devices import autocast  # raises DependencyError without torch
 from ..models.pantiny import PanTiny
 from ..models.fast_pantiny import FastPanTiny
+from .blas_threads import openblas_threads
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -349,6 +350,13 @@ class TiledPredictor:
 
         carry: np.ndarray | None = None  # weighted rows shared with the next strip
         t0 = time.perf_counter()
+        blas = contextlib.ExitStack()
+        if cpu:
+            # the workers are the parallelism: this thread only stitches, and the BLAS
+            # under torch runs single-threaded (inside QGIS it can be the system OpenBLAS,
+            # whose spinning threads doubled the time: engine/inference/blas_threads.py)
+            torch.set_num_threads(1)
+            blas.enter_context(openblas_threads(1))
         try:
             if is_canceled is not None and is_canceled():
                 raise Canceled("pan-sharpening canceled")
@@ -382,8 +390,9 @@ class TiledPredictor:
         finally:
             workers.shutdown(wait=True, cancel_futures=True)
             reader.shutdown(wait=True, cancel_futures=True)
+            blas.close()
             if cpu:
-                torch.set_num_threads(prev_threads)  # workers changed MKL's global count
+                torch.set_num_threads(prev_threads)  # restored (MKL's count is global)
         secs = time.perf_counter() - t0
         self.last_stats = {
             "tiles": float(total),

@@ -123,3 +123,24 @@ def test_large_tiles_get_fewer_workers():
     assert pred.workers_for(256, 256) == 4
     assert pred.workers_for(1448, 1448) == 2  # ~1 GB per tile in a 2 GB budget
     assert pred.workers_for(4096, 4096) == 1  # one 4096 px tile alone is ~5 GB
+
+
+def test_openblas_is_single_threaded_during_a_cpu_run_and_restored(monkeypatch):
+    """Inside QGIS torch's products can land in the system OpenBLAS, whose own threads
+    doubled the run time: the predictor limits it to one thread for the run."""
+    from engine.inference import blas_threads
+
+    state = {"n": 3}
+    seen = []
+    get, set_ = (lambda: state["n"]), (lambda n: state.__setitem__("n", n))
+    monkeypatch.setattr(blas_threads, "_loaded_openblas", lambda: [(get, set_)])
+
+    class Spy(torch.nn.Module):
+        def forward(self, ms, bms, pan):
+            seen.append(state["n"])
+            return bms.clone()
+
+    pan = np.zeros((40, 40), dtype=np.float32)
+    TiledPredictor(Spy(), "cpu", tile_size=32, overlap=8).predict(pan, np.stack([pan] * 4))
+    assert seen and set(seen) == {1}
+    assert state["n"] == 3

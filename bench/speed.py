@@ -421,7 +421,9 @@ def append_results(path: Path, text: str) -> None:
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
                    len(lines))
-    lines[end:end] = text.rstrip("\n").splitlines() + [""]
+    while end > 0 and not lines[end - 1].strip():  # exactly one blank line before
+        end -= 1
+    lines[end:end] = [""] + text.rstrip("\n").splitlines() + [""]
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 

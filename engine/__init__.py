@@ -25,7 +25,8 @@ Map of the package:
                        display (true-colour bands, QGIS default style)
 ``fusion/``            classical methods (EXP, Brovey, GSA, MTF-GLP, MTF-GLP-HPM),
                        strip streaming, ``raster``: classical pan-sharpening of files
-``models/``            PanTiny and peer networks, model registry (torch)
+``models/``            PanTiny and peer networks, model registry, the folded
+                       PanTiny of CPU inference (torch)
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
                        input scaling, out-of-memory ``fallback``, ``raster``: model
                        pan-sharpening of files, ``scene_adaptation`` (scene adaptation

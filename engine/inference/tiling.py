@@ -33,8 +33,8 @@ BLENDS = ("cut", "linear")
 class Span:
     """One tile along one axis: input ``[start, start + tile)``, kept ``[keep_start, keep_stop)``.
 
-    All in image coordinates.  ``start + tile`` exceeds the image length only when the
-    image is shorter than one tile (then the tile is padded by reflection).
+    All in image coordinates.  An axis shorter than one tile has a single span
+    ``(0, 0, length)``; the predictor then caps the tile to the axis length.
     """
 
     start: int

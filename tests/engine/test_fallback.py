@@ -108,12 +108,12 @@ def test_out_of_memory_mid_run_restarts_with_smaller_tiles(pair_and_model, monke
     real_forward = predictor_module.TiledPredictor._forward
     calls = {"big": 0}
 
-    def forward(self, bms_t, pan_t):
+    def forward(self, run_model, bms_t, pan_t):
         if self.tile_size > 64:
             calls["big"] += 1
             if calls["big"] > 1:  # fail after the first batch was written
                 raise error()
-        return real_forward(self, bms_t, pan_t)
+        return real_forward(self, run_model, bms_t, pan_t)
 
     monkeypatch.setattr(predictor_module.TiledPredictor, "_forward", forward)
     log = Log()
@@ -132,7 +132,7 @@ def test_out_of_memory_mid_run_restarts_with_smaller_tiles(pair_and_model, monke
 def test_other_runtime_errors_are_not_taken_for_memory(pair_and_model, monkeypatch):
     tmp_path, pan, ms, ckpt = pair_and_model
 
-    def forward(self, bms_t, pan_t):
+    def forward(self, run_model, bms_t, pan_t):
         raise RuntimeError("expected scalar type Float but found Half")
 
     monkeypatch.setattr(predictor_module.TiledPredictor, "_forward", forward)

@@ -205,14 +205,38 @@ def test_predict_rows_streams_bounded_rows(images, pnn, blend):
     np.testing.assert_array_equal(out, pred.predict(pan, bms))
 
 
-def test_image_smaller_than_tile_is_padded(images, pnn):
+def test_image_smaller_than_tile_runs_as_one_capped_tile(images, pnn):
     pan, bms = images
     p, m = pan[:40, :50], bms[:, :40, :50]
-    out = TiledPredictor(pnn, "cpu", tile_size=64, overlap=16).predict(p, m)
+    pred = TiledPredictor(pnn, "cpu", tile_size=64, overlap=16)
+    assert pred.tile_shape(40, 50) == (40, 50)
+    out = pred.predict(p, m)
     whole = TiledPredictor(pnn, "cpu", tile_size=None).predict(p, m)
     assert out.shape == m.shape and np.isfinite(out).all()
-    # reflection padding only changes the pixels near the padded (bottom/right) sides
-    np.testing.assert_allclose(out[:, :30, :40], whole[:, :30, :40], atol=2e-6)
+    # no padding: one tile of the image's own size is whole-image inference
+    np.testing.assert_allclose(out, whole, atol=2e-6)
+
+
+def test_tile_is_capped_per_axis_to_the_image():
+    """A 128 x 128 image with the largest tile runs as one 128 x 128 tile (not 4096 x 4096,
+    which took minutes and 7 GB), and a thin image gets tiles capped only along its
+    short axis."""
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, ms, bms, pan):
+            seen.append(tuple(bms.shape))
+            return bms.clone()
+
+    pan = np.random.default_rng(0).random((128, 128), dtype=np.float32)
+    bms = np.stack([pan] * 4)
+    out = TiledPredictor(Spy(), "cpu", tile_size=4096, overlap=1024).predict(pan, bms)
+    assert seen == [(1, 4, 128, 128)]
+    np.testing.assert_allclose(out, bms)
+    seen.clear()
+    pan = np.zeros((40, 300), dtype=np.float32)
+    TiledPredictor(Spy(), "cpu", tile_size=128, overlap=32).predict(pan, np.stack([pan] * 4))
+    assert {s[2:] for s in seen} == {(40, 128)} and len(seen) == 3
 
 
 # ---------------------------------------------------------------- nodata, clipping

@@ -47,7 +47,10 @@ def test_block_and_local_helpers_against_the_modules():
         assert not torch.allclose(local_rows(f, [xp], 1, 4), f(xp), atol=1e-3)
 
 
-def test_cpu_predictor_uses_the_strips_and_matches_the_plain_model():
+def test_cpu_predictor_uses_the_strips_and_matches_the_plain_model(monkeypatch):
+    import engine.inference.predictor as predictor
+
+    monkeypatch.setattr(predictor, "CPU_FAST_PATH", False)  # the fast path: test_fast_path.py
     m = _model()
     torch.manual_seed(2)
     import numpy as np

@@ -192,3 +192,31 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]
     assert main(missing) == 2
+
+
+@needs_data
+def test_warm_start_from_a_bundled_model(l7_vhr, tmp_path, torch_one_thread):
+    import torch
+
+    from engine.trainer.trainer import train
+    from engine.weights.checkpoint import load_checkpoint
+    from engine.weights.model_zoo import model_path
+
+    out, _ = l7_vhr
+    v2 = model_path("pantiny-bgrn-v2")
+    cfg = {"model": "pantiny", "datasets": [{"name": "vhr", "kind": "h5",
+                                             "train": "vhr/train_aug.h5", "val": "vhr/val.h5"}],
+           "data_root": str(out), "epochs": 1, "max_steps_per_epoch": 1, "batch_size": 4,
+           "crop": 32, "optimizer": {"lr": 0.0, "weight_decay": 0.0}, "fr_eval": False,
+           "eval_splits": ["val"], "eval_max_patches": 2, "device": "cpu", "amp": False,
+           "progress": False, "out_dir": str(tmp_path / "run"), "init_from": v2}
+    train(cfg)
+    got = load_checkpoint(tmp_path / "run" / "latest.ckpt").state_dict
+    ref = load_checkpoint(v2).state_dict
+    assert set(got) == set(ref)
+    for k in ref:   # lr 0: the run kept the warm-start weights exactly
+        assert torch.equal(got[k], ref[k]), k
+    cfg.update(model="pantiny", hparams={"scale": "small"}, out_dir=str(tmp_path / "bad"))
+    from engine.errors import InputError
+    with pytest.raises(InputError, match="init_from"):
+        train(cfg)

@@ -113,3 +113,28 @@ def get_sensor(name: str) -> Sensor:
         if wanted in (sensor.key, sensor.name.lower(), *sensor.aliases):
             return sensor
     raise InputError(f"unknown sensor {name!r}; choose one of: {', '.join(SENSORS)}")
+
+
+#: Satellite identifiers found in product metadata (GDAL's IMAGERY ``SATELLITEID``, MTL
+#: ``SPACECRAFT_ID``, DIMAP mission names), upper case without separators -> sensor key.
+_METADATA_IDS = {
+    "WV03": "wv3", "WORLDVIEW3": "wv3", "WV02": "wv2", "WORLDVIEW2": "wv2",
+    "QB02": "qb", "QUICKBIRD": "qb", "QUICKBIRD2": "qb", "IK02": "ikonos", "IKONOS": "ikonos",
+    "GE01": "geoeye1", "GEOEYE1": "geoeye1", "PHR1A": "pleiades", "PHR1B": "pleiades",
+    "PLEIADES": "pleiades", "GF2": "gf2", "GAOFEN2": "gf2", "LANDSAT8": "landsat8",
+}
+#: Metadata keys that may name the satellite.
+_METADATA_KEYS = ("SATELLITEID", "SATID", "SPACECRAFT_ID", "MISSION", "SENSOR", "SATELLITE")
+
+
+def sensor_from_metadata(items: dict[str, str]) -> Sensor | None:
+    """The sensor named by product metadata (see :data:`_METADATA_KEYS`), or None."""
+    for key in _METADATA_KEYS:
+        value = items.get(key)
+        if not value:
+            continue
+        token = "".join(ch for ch in str(value).upper() if ch.isalnum())
+        for ident, sensor_key in _METADATA_IDS.items():
+            if token == ident or token.startswith(ident):
+                return SENSORS[sensor_key]
+    return None

@@ -32,9 +32,10 @@ from .tiling import DEFAULT_OVERLAP, DEFAULT_TILE_SIZE
 from ..io.placement import effective_method, lr_rows_for, place_rows
 from ..io.pair import check_pair, default_nodata, first_nodata
 from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
-from ..sensors import WV_BGRN_INDICES
+from ..sensors import WV_BGRN_INDICES, Sensor
 from ..io.windows import column_chunks, row_strips, rows_window
 from .scaling import DEFAULT_MAX_SAMPLES, Scaling
+from .scene_adaptation import ProgressRange, adapt_for_raster, resolve_sensor, save_adapted
 
 #: MS placement used to build ``bms`` from a georeferenced MS (as the training data's
 #: full-resolution scenes: interp23tap at pixel-is-area placement, symmetric borders).
@@ -223,6 +224,10 @@ def pansharpen_raster(
     blend: str | None = None,
     cog: bool = False,
     max_samples: int = DEFAULT_MAX_SAMPLES,
+    sensor: str | Sensor | None = None,
+    adapt_steps: int = 0,
+    adapt_config: Any = None,
+    adapted_model_path: str | None = None,
 ) -> dict[str, Any]:
     """Pan-sharpen ``ms_path`` with ``pan_path`` using the model in ``checkpoint_path``.
 
@@ -238,6 +243,15 @@ def pansharpen_raster(
     * ``creation_options``: GDAL creation options (``'KEY=VALUE|...'`` or a list);
       ``cog``: write a Cloud Optimized GeoTIFF.
     * ``feedback``: :class:`Feedback` (progress 0-100, messages, cancellation).
+    * ``sensor``: the satellite (key, name or :class:`~engine.sensors.Sensor`; None: the
+      generic sensor): MTF gains of scene adaptation; a sensor the model was not trained
+      on is logged, with a suggestion to adapt.
+    * ``adapt_steps``: steps of scene adaptation before inference (0: none; see
+      :mod:`engine.adaptation`); ``adapt_config``: an
+      :class:`~engine.adaptation.AdaptationConfig` for the other settings (its ``steps``
+      is replaced by ``adapt_steps``, its ``device`` by the inference device).
+    * ``adapted_model_path``: write the model actually used (adapted, or the base model
+      when the guard reverted) as a checkpoint there, usable as ``checkpoint_path``.
 
     The output lies on the PAN grid (same size, geotransform, CRS) with one band per
     model band, described by the checkpoint's band names.  It is nodata wherever the
@@ -250,7 +264,9 @@ def pansharpen_raster(
     for unusable inputs (before any file is created), :class:`~engine.errors.Canceled`
     when canceled (the partial output is removed).  Returns a dict with ``OUTPUT``,
     ``DEVICE_USED``, ``BANDS``, ``SCALING``, ``TILE_SIZE``, ``OVERLAP``, ``BATCH_SIZE``,
-    ``BLEND``, ``SECONDS`` and ``MPIX_PER_S``.
+    ``BLEND``, ``SECONDS``, ``MPIX_PER_S``, ``SENSOR``, ``ADAPTATION`` (the
+    :meth:`~engine.adaptation.AdaptationResult.to_metadata` record, or None) and
+    ``ADAPTED_MODEL`` (the checkpoint written, or None).
     """
     fb: Feedback = feedback if feedback is not None else NullFeedback()
     t_start = time.perf_counter()
@@ -258,14 +274,26 @@ def pansharpen_raster(
     model, meta, sha256, dev = _load_model(checkpoint_path, device, fb)
     with RasterReader(pan_path, "PAN") as pan_r, RasterReader(ms_path, "MS") as ms_r:
         inputs = _check_inputs(pan_r.info, ms_r.info, meta, bands, out_dtype, nodata, fb)
+        sensor_obj = resolve_sensor(sensor, meta, adapt_steps, fb)
+        scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
+        adaptation = None
+        stream_fb: Feedback = fb
+        if adapt_steps:
+            al = inputs.alignment
+            model, adaptation = adapt_for_raster(
+                model, pan_r, ms_r, al.ratio, (al.offset_y, al.offset_x), inputs.ms_bands,
+                scale.pan_div, scale.ms_div, sensor_obj, adapt_steps, adapt_config, dev, fb)
+            stream_fb = ProgressRange(fb, 45.0, 100.0)
         predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
                                    batch_size=batch_size, dtype=precision,
                                    ratio=inputs.alignment.ratio, blend=blend)
         for msg in predictor.messages:
             fb.warning(msg)
-        scale = _fit_scaling(pan_r, ms_r, inputs.ms_bands, meta, max_samples, fb)
         provenance = _provenance(meta, checkpoint_path, sha256, inputs, scale, predictor,
                                  tile_size, overlap, dev)
+        provenance["PANTINY_SENSOR"] = sensor_obj.key
+        provenance["PANTINY_ADAPTATION"] = json.dumps(
+            adaptation.to_metadata() if adaptation is not None else {"steps": 0})
         pan_info = pan_r.info
         writer = RasterWriter(
             output_path, pan_info.width, pan_info.height, len(inputs.band_names),
@@ -274,7 +302,12 @@ def pansharpen_raster(
             creation_options=creation_options, band_descriptions=inputs.band_names,
             metadata=provenance, cog=cog,
         )
-        out_path = _stream(predictor, pan_r, ms_r, inputs, scale, writer, fb)
+        out_path = _stream(predictor, pan_r, ms_r, inputs, scale, writer, stream_fb)
+    adapted_path = None
+    if adapted_model_path:
+        adapted_path = save_adapted(adapted_model_path, model, meta, sha256, adaptation,
+                                    sensor_obj, pan_path)
+        fb.info(f"model written to {adapted_path}")
 
     height, width = pan_info.height, pan_info.width
     seconds = time.perf_counter() - t_start
@@ -291,6 +324,9 @@ def pansharpen_raster(
         "BLEND": predictor.blend,
         "SECONDS": seconds,
         "MPIX_PER_S": mpix,
+        "SENSOR": sensor_obj.key,
+        "ADAPTATION": adaptation.to_metadata() if adaptation is not None else None,
+        "ADAPTED_MODEL": adapted_path,
     }
 
 

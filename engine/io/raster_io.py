@@ -917,3 +917,23 @@ class RasterWriter:
             raise RasterIOError(f"cannot convert {self.path} to a Cloud Optimized GeoTIFF: "
                                 f"{message}")
         return cog_path
+
+
+#: Metadata domains searched for the acquiring satellite (GDAL's readers of DigitalGlobe,
+#: Pleiades/SPOT DIMAP, Landsat MTL... put it in IMAGERY as SATELLITEID).
+_SENSOR_DOMAINS = ("IMAGERY", "", "ENVI")
+
+
+def sensor_metadata(path: str | os.PathLike, name: str = "MS") -> dict[str, str]:
+    """Metadata items of the dataset's IMAGERY, default and ENVI domains (upper-case keys),
+    where GDAL exposes the acquiring satellite (e.g. ``SATELLITEID=WV03``)."""
+    ds = _open_dataset(path, name)
+    try:
+        out: dict[str, str] = {}
+        for domain in _SENSOR_DOMAINS:
+            items = ds.GetMetadata(domain) or {}
+            if isinstance(items, dict):
+                out.update({str(k).upper(): str(v) for k, v in items.items()})
+        return out
+    finally:
+        ds = None  # noqa: F841 (closes the dataset)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -49,7 +49,8 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
                               ms_gnyq: Sequence[float], pan_gnyq: float,
                               pan_valid: np.ndarray | None = None,
                               ms_valid: np.ndarray | None = None,
-                              block_size: int = 32) -> dict[str, Any]:
+                              block_size: int = 32,
+                              fuser: Callable[..., np.ndarray] | None = None) -> dict[str, Any]:
     """Wald's protocol for one method on a registered pair.
 
     ``pan (H, W)`` and ``ms (C, H/R, W/R)`` share their top-left corner (toolbox
@@ -57,6 +58,9 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
     degradation; every reduced pixel whose MTF footprint (3 sigma) touches nodata is
     left out of the indices, as are nodata GT pixels.  Returns ``scores`` (Q2N, SAM,
     ERGAS, SCC, Q_AVG, PSNR, SSIM, CC as floats), ``conventions`` and ``sizes``.
+    ``fuser(pan_lr, ms_up, ms_lr, mask) -> (C, h, w)`` replaces the classical ``method``
+    (e.g. a deep model, :func:`engine.inference.reduced.model_fuser`); it sees only the
+    degraded pair, never the reference.
     """
     from ..wald import wald_pair
 
@@ -75,7 +79,11 @@ def reduced_resolution_scores(pan: np.ndarray, ms: np.ndarray, ratio: int, metho
     if not mask.any():
         raise InputError("no valid pixel is left after the Wald degradation: the scene has "
                          "too much nodata or is too small")
-    fused = fuse(method, pair.pan_lr, ms_up, pair.ms_lr, ratio, ms_gnyq, pan_gnyq, valid=mask)
+    if fuser is not None:
+        fused = fuser(pair.pan_lr, ms_up, pair.ms_lr, mask)
+    else:
+        fused = fuse(method, pair.pan_lr, ms_up, pair.ms_lr, ratio, ms_gnyq, pan_gnyq,
+                     valid=mask)
     fused = np.where(np.isfinite(fused), fused, 0.0)
     scores = reduced_resolution_report(fused, pair.gt, ratio, block_size=block_size,
                                        mask=None if mask.all() else mask)
@@ -123,9 +131,16 @@ class _Pair:
 
 def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str | Sensor,
                            block_size: int = 32, report_path: str | None = None,
-                           feedback: Feedback | None = None) -> dict[str, float]:
+                           feedback: Feedback | None = None, *,
+                           checkpoint: str | None = None, bands: Sequence[int] | None = None,
+                           adapt_steps: int = 0, adapt_config: Any = None,
+                           device: str = "auto") -> dict[str, float]:
     """Wald-protocol scores of ``method`` on a real PAN/MS pair given as files.
 
+    ``checkpoint``: evaluate that deep model instead of the classical ``method`` (which
+    then only labels the report), on the 1-based MS ``bands`` (default: from the model's
+    bands, e.g. 2, 3, 5, 7 of an 8-band WorldView MS), after ``adapt_steps`` steps of scene
+    adaptation on the degraded pair (never on the reference; :mod:`engine.adaptation`).
     Returns the score dict (Q2N, SAM in degrees, ERGAS, SCC, Q_AVG, PSNR, SSIM, CC);
     writes a JSON/HTML report to ``report_path`` when given.
     """
@@ -136,9 +151,20 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
     if abs(pair.residual[0]) > 1e-3 or abs(pair.residual[1]) > 1e-3:
         fb.info(f"MS offset rounded to whole PAN pixels (residual {pair.residual[0]:+.3f}, "
                 f"{pair.residual[1]:+.3f} PAN px)")
+    fuser = None
+    deep: dict[str, Any] = {}
+    if checkpoint:
+        from ..inference.reduced import model_fuser
+
+        fuser, deep, idx = model_fuser(checkpoint, pair.ms.shape[0], bands, pair.sensor,
+                                       pair.alignment.ratio, adapt_steps, adapt_config,
+                                       device, fb)
+        native = len(pair.sensor.ms_gnyq) == pair.ms.shape[0]
+        pair.ms = pair.ms[idx]
+        pair.gnyq = pair.sensor.gnyq(len(idx), band_indices=idx if native else None)
     result = reduced_resolution_scores(pair.pan, pair.ms, pair.alignment.ratio, method,
                                        pair.gnyq, pair.sensor.pan_gnyq, pair.pan_valid,
-                                       pair.ms_valid, block_size)
+                                       pair.ms_valid, block_size, fuser=fuser)
     fb.set_progress(100)
     scores = result["scores"]
     for key, value in scores.items():
@@ -151,6 +177,7 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
             "inputs": pair.describe(), "wald": result["conventions"],
             "valid_fraction": result["valid_fraction"], "sizes": result["sizes"],
             "placement": "interp23tap, toolbox phase",
+            **({"deep_model": deep} if deep else {}),
         })
         fb.info(f"report written to {report_path}")
     return scores

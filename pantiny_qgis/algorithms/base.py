@@ -126,6 +126,22 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         param.setUsesStaticStrings(True)
         return param
 
+    def resolve_sensor(self, parameters: dict, context, pan: str, ms: str, feedback) -> str:
+        """The SENSOR option, or (when empty) the satellite named in the MS/PAN metadata,
+        or 'Generic'; the choice is logged."""
+        from ..engine.inference.scene_adaptation import sensor_from_files
+
+        chosen = self.parameterAsEnumString(parameters, self.SENSOR, context)
+        if chosen:
+            return chosen
+        found = sensor_from_files(ms, pan)
+        if found is not None:
+            feedback.pushInfo(f"sensor: {found.name} (read from the file metadata)")
+            return found.key
+        feedback.pushInfo("sensor: not given and not named in the file metadata; using the "
+                          "generic MTF gains (set SENSOR if you know the satellite)")
+        return "generic"
+
     def raster_path(self, parameters: dict, name: str, context, single_band: bool = False) -> str:
         """File path of a raster parameter; refuses non-GDAL sources and bad band counts."""
         layer = self.parameterAsRasterLayer(parameters, name, context)

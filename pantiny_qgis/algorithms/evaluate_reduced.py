@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingOutputNumber, QgsProcessingParameterEnum, QgsProcessingParameterNumber
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+)
 
-from ..compat import NUMBER_INTEGER
+from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, set_flags
+from ..engine.weights.model_zoo import bundled_models, model_path
 from .base import METHOD_OPTIONS, EngineFeedback, PanTinyAlgorithm, raster_parameter
 from .evaluate_qnr import report_parameter
+
+#: METHOD option that evaluates the checkpoint given as MODEL_FILE.
+MODEL_FILE_OPTION = "Deep model from MODEL_FILE"
+
+
+def deep_method_options() -> list[str]:
+    """The deep METHOD options (static strings, appended after the classical ones): the
+    bundled model ids, then :data:`MODEL_FILE_OPTION`."""
+    return [m.id for m in bundled_models()] + [MODEL_FILE_OPTION]
 
 #: Numeric outputs (public API).
 REDUCED_OUTPUTS = {
@@ -25,6 +42,11 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
 
     group_label = "Quality assessment"
     group_id = "quality"
+
+    MODEL_FILE = "MODEL_FILE"
+    BANDS = "BANDS"
+    ADAPT_STEPS = "ADAPT_STEPS"
+    DEVICE = "DEVICE"
 
     def name(self) -> str:
         return "evaluate_reduced"
@@ -55,13 +77,26 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         "reduced data follow the literature's conventions (exact-gain MTF filters, toolbox "
         "decimation phase, 23-tap interpolation), so the numbers compare with published "
         "reduced-resolution tables.",
+        "Deep models: choose a bundled model id as METHOD (or 'Deep model from MODEL_FILE' "
+        "with your own checkpoint) to judge the neural network on your own scene beside the "
+        "classical methods. With ADAPT_STEPS > 0 the model is first adapted to the scene "
+        "(Scarpa, Vitale & Cozzolino, IEEE TGRS 2018) using only the degraded pair, never "
+        "the reference, so the scores show what adaptation would bring on this scene.",
     )
     parameter_help = {
         PanTinyAlgorithm.PAN: "the panchromatic raster (one band) at full resolution.",
         PanTinyAlgorithm.MS: "the multispectral raster at full resolution.",
         PanTinyAlgorithm.METHOD:
-            "the classical fusion method to evaluate (EXP, Brovey, GSA, MTF-GLP-HPM, "
-            "MTF-GLP).",
+            "the fusion method to evaluate: a classical one (EXP, Brovey, GSA, MTF-GLP-HPM, "
+            "MTF-GLP), a bundled deep model id, or 'Deep model from MODEL_FILE'.",
+        MODEL_FILE: "(optional) a deep-model checkpoint (.ckpt); evaluated when given "
+                    "(whatever METHOD says) or required by 'Deep model from MODEL_FILE'.",
+        BANDS: "(optional, deep models) the MS bands to feed the model in its band order; "
+               "empty: chosen from the band count (2,3,5,7 of an 8-band WorldView MS). The "
+               "reference is the same bands.",
+        ADAPT_STEPS: "(deep models) steps of scene adaptation on the degraded pair before "
+                     "fusing it (0 = off).",
+        DEVICE: "(advanced, deep models) auto, cpu or cuda.",
         PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains of the degradation filters.",
         PanTinyAlgorithm.BLOCK_SIZE: "block size of Q2n and window of Q in pixels (default 32).",
         PanTinyAlgorithm.REPORT: "optional report file: JSON, or HTML when the name ends in .html.",
@@ -72,8 +107,8 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         self.addParameter(raster_parameter(self.PAN, self.tr("Panchromatic raster (1 band)")))
         self.addParameter(raster_parameter(self.MS, self.tr("Multispectral raster")))
         method = QgsProcessingParameterEnum(
-            self.METHOD, self.tr("Fusion method to evaluate"), options=list(METHOD_OPTIONS),
-            defaultValue="MTF-GLP-HPM")
+            self.METHOD, self.tr("Fusion method to evaluate"),
+            options=list(METHOD_OPTIONS) + deep_method_options(), defaultValue="MTF-GLP-HPM")
         method.setUsesStaticStrings(True)
         self.addParameter(method)
         self.addParameter(self.sensor_parameter())
@@ -81,6 +116,20 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             self.BLOCK_SIZE, self.tr("Block size of Q2n and Q (pixels)"), NUMBER_INTEGER, 32,
             minValue=8, maxValue=512))
         self.addParameter(report_parameter(self.tr))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL_FILE, self.tr("Deep-model checkpoint (overrides METHOD)"),
+            extension="ckpt", optional=True))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BANDS, self.tr("MS bands for a deep model, in its band order"), None,
+            self.MS, optional=True, allowMultiple=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.ADAPT_STEPS, self.tr("Scene adaptation steps for a deep model (0 = off)"),
+            NUMBER_INTEGER, 0, minValue=0, maxValue=10000))
+        device = QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device for a deep model"), options=["auto", "cpu", "cuda"],
+            defaultValue="auto")
+        device.setUsesStaticStrings(True)
+        self.addParameter(set_flags(device, FLAG_ADVANCED))
         for key, label in REDUCED_OUTPUTS.items():
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
@@ -89,13 +138,27 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
 
         pan = self.raster_path(parameters, self.PAN, context, single_band=True)
         ms = self.raster_path(parameters, self.MS, context)
-        method = METHOD_OPTIONS[self.parameterAsEnumString(parameters, self.METHOD, context)]
+        choice = self.parameterAsEnumString(parameters, self.METHOD, context)
+        checkpoint = self.parameterAsFile(parameters, self.MODEL_FILE, context) or None
+        if checkpoint is None and choice == MODEL_FILE_OPTION:
+            raise QgsProcessingException(
+                "METHOD is 'Deep model from MODEL_FILE' but no MODEL_FILE is given: choose a "
+                "checkpoint (.ckpt) or a bundled model id")
+        if checkpoint is None and choice not in METHOD_OPTIONS:
+            checkpoint = self.run_engine(lambda: model_path(choice))
+        method = METHOD_OPTIONS.get(choice, choice) if checkpoint is None else (
+            choice if choice not in METHOD_OPTIONS and choice != MODEL_FILE_OPTION
+            else "deep model (MODEL_FILE)")
+        bands = self.parameterAsInts(parameters, self.BANDS, context) or None
+        steps = self.parameterAsInt(parameters, self.ADAPT_STEPS, context)
+        device = self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"
         sensor = self.parameterAsEnumString(parameters, self.SENSOR, context)
         block = self.parameterAsInt(parameters, self.BLOCK_SIZE, context)
         report_path = self.parameterAsFileOutput(parameters, self.REPORT, context)
         scores = self.run_engine(lambda: evaluate_reduced_files(
             pan, ms, method=method, sensor=sensor, block_size=block,
-            report_path=report_path or None, feedback=EngineFeedback(feedback)))
+            report_path=report_path or None, feedback=EngineFeedback(feedback),
+            checkpoint=checkpoint, bands=bands, adapt_steps=steps, device=device))
         results = {key: float(scores[key]) for key in REDUCED_OUTPUTS}
         if report_path:
             results[self.REPORT] = str(report_path)

@@ -30,14 +30,14 @@ on the largest group alone (most training patches), at the same number of steps,
 evaluated on every other held-out group.  ``--recipe aug`` trains on
 ``<group>/train_aug.h5`` (Wald patches plus randomised degradations, :mod:`training.augment`),
 ``--recipe plain`` on ``<group>/train.h5``.  ``--reuse`` only evaluates the checkpoints of an
-earlier run (no training).  Results: ``<out>/results.json`` and ``<out>/results.md``;
+earlier run (no training), keeping the scores it already has (e.g. to add the
+adaptation columns).  Results: ``<out>/results.json`` and ``<out>/results.md``;
 ``--write`` puts the table into a Markdown file's ``## Leave-one-sensor-out`` section.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as _dt
 import json
 import math
@@ -272,15 +272,23 @@ def adaptation_available() -> bool:
 
 
 def adapt(model: Any, pan: np.ndarray, ms: np.ndarray, meta: dict[str, Any], steps: int | None,
-          valid: np.ndarray | None = None) -> tuple[Any, dict[str, Any]]:
-    """A scene-adapted copy of ``model`` (:func:`engine.adaptation.adapt_model`)."""
+          valid: np.ndarray | None = None, phase: str = "area") -> tuple[Any, dict[str, Any]]:
+    """A scene-adapted copy of ``model`` (:func:`engine.adaptation.adapt_model`, default
+    :class:`engine.adaptation.AdaptationConfig` unless ``steps``).  ``phase``: 'toolbox'
+    for Wald-degraded pairs, 'area' for real products.  A scene too small to adapt to
+    keeps the base model (recorded as skipped)."""
     from engine.adaptation import AdaptationConfig, adapt_model
+    from engine.adaptation.config import AdaptationUnavailable
 
     cfg = AdaptationConfig() if steps is None else AdaptationConfig(steps=int(steps))
     t0 = time.time()
-    res = adapt_model(copy.deepcopy(model), pan.astype(np.float32), ms.astype(np.float32),
-                      ratio=int(meta["ratio"]), mtf_gains=tuple(meta["gnyq"]),
-                      pan_mtf_gain=float(meta["pan_gnyq"]), config=cfg, valid=valid)
+    try:
+        res = adapt_model(model, pan.astype(np.float32), ms.astype(np.float32),
+                          ratio=int(meta["ratio"]), mtf_gains=tuple(meta["gnyq"]),
+                          pan_mtf_gain=float(meta["pan_gnyq"]), config=cfg, valid=valid,
+                          phase=phase)
+    except AdaptationUnavailable as exc:
+        return model, {"skipped": str(exc), "seconds": round(time.time() - t0, 2)}
     info = dict(res.to_metadata()) if hasattr(res, "to_metadata") else {}
     info["seconds"] = round(time.time() - t0, 2)
     info["reverted"] = bool(getattr(res, "reverted", False))
@@ -340,7 +348,8 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
     preds = {label: plain}
     if with_adaptation:
         def adapted(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
-            m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"))
+            m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"),
+                            "toolbox" if kind == "rr" else "area")
             if infos is not None:
                 infos.append({"scene": meta["name"], "kind": kind, **info})
             return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
@@ -442,8 +451,9 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
         log(f"held out: {g}")
         others = [d for h in present if h != g for d in group_datasets(manifest, h)]
         model = get_model(f"without-{g}", others)
+        old = results["groups"].get(g, {}) if reuse else {}
         entry: dict[str, Any] = {"datasets": group_datasets(manifest, g), "scenes": {},
-                                 "adaptation_runs": []}
+                                 "adaptation_runs": list(old.get("adaptation_runs", []))}
         single_model = None
         if single and largest != g:
             single_model = get_model(f"only-{largest}", group_datasets(manifest, largest))
@@ -457,7 +467,12 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
                 preds.update(model_predictors(single_model, meta, None, False,
                                               label=f"single group ({entry['single_group']})"))
             preds.update(baseline_predictors(meta))
-            entry["scenes"][name] = {"meta": meta, "scores": score_scene(preds, scene, log)}
+            # --reuse keeps the scores an earlier run computed (e.g. adds adaptation only)
+            done = old.get("scenes", {}).get(name, {}).get("scores", {})
+            scores = {k: v for k, v in done.items() if k in preds}
+            scores.update(score_scene({k: f for k, f in preds.items() if k not in done},
+                                      scene, log))
+            entry["scenes"][name] = {"meta": meta, "scores": scores}
         entry["mean"] = mean_scores(entry["scenes"])
         results["groups"][g] = entry
         (out / "results.json").write_text(json.dumps(_json(results), indent=1))

@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results", default=None,
                     help="markdown file whose '## Default model' section gets the table "
                          "(with --default), e.g. training/RESULTS.md")
+    ap.add_argument("--append", action="append", default=[], metavar="FILE.md",
+                    help="Markdown appended to the model card (e.g. the leave-one-sensor-out "
+                         "table, the cost of adaptation); repeatable")
     ap.add_argument("--from-evaluation", action="store_true",
                     help="reuse resources/models/<id>.evaluation.json instead of evaluating")
     args = ap.parse_args(argv)
@@ -164,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = (f"python -m training.publish_model {args.checkpoint} --id {args.id} "
                f"--data-root {args.data_root} --datasets {' '.join(args.datasets)}")
     card = MODELS / f"{args.id}.md"
-    card.write_text(model_card(args.id, meta, sha, result, label, command, args.data_note))
+    text = model_card(args.id, meta, sha, result, label, command, args.data_note)
+    for extra in args.append:
+        text += "\n" + Path(extra).read_text().rstrip("\n") + "\n"
+    card.write_text(text)
     evaluation.write_text(json.dumps(result, indent=1, default=str))
     if args.results and args.default:
         from engine.io.report_files import replace_markdown_section

@@ -187,8 +187,11 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     assert "| VHR (1 scene) | model |" in (tmp_path / "R.md").read_text()
     ckpt = run / "without-VHR" / "best.ckpt"
     stamp = ckpt.stat().st_mtime_ns
-    assert main(args + ["--reuse"]) == 0
+    assert main(args + ["--reuse", "--adaptation", "on", "--adapt-steps", "2"]) == 0
     assert ckpt.stat().st_mtime_ns == stamp          # evaluated, not retrained
+    res = json.loads((run / "results.json").read_text())
+    assert "model + adaptation" in res["groups"]["VHR"]["mean"]
+    assert len(res["groups"]["VHR"]["adaptation_runs"]) == 2     # RR pair and FR pair
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]
     assert main(missing) == 2

@@ -170,6 +170,9 @@ def prepare_scene(name: str, max_size: int, cache: Path | None = None,
     # RR: central crop of at most max_size MS pixels (multiples of 32 at the GT scale)
     q = 32
     hr, wr = (min(h, max_size) // q) * q, (min(w, max_size) // q) * q
+    if hr == 0 or wr == 0:
+        raise InputError(f"scene {nm}: {h} x {w} MS pixels after registration, smaller than "
+                         f"one {q}-pixel Q2n block: not evaluated")
     i0, j0 = ((h - hr) // 2 // r) * r, ((w - wr) // 2 // r) * r
     gt = ms[:, i0:i0 + hr, j0:j0 + wr]
     pan_c = pan[r * i0: r * (i0 + hr), r * j0: r * (j0 + wr)]
@@ -459,7 +462,12 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
             single_model = get_model(f"only-{largest}", group_datasets(manifest, largest))
             entry["single_group"] = largest
         for name in eval_scene_names(manifest, g, per_dataset):
-            scene = prepare_scene(name, max_size, cache, data_dir)
+            try:
+                scene = prepare_scene(name, max_size, cache, data_dir)
+            except InputError as exc:
+                log(f"    {exc}")
+                entry.setdefault("skipped", {})[name] = str(exc)
+                continue
             meta = scene["meta"]
             preds = model_predictors(model, meta, adapt_steps, with_adapt,
                                      infos=entry["adaptation_runs"])

@@ -544,6 +544,58 @@ def to_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def targets(results: dict[str, Any], label: str) -> list[str]:
+    """The issue's bar for ``label`` ("model" or "model + adaptation"), one sentence per
+    check, with the margins: on every held-out group Q2n above EXP and GDAL Brovey; mean
+    Q2n at least MTF-GLP-HPM's; mean HQNR at least EXP's."""
+    groups = {g: e["mean"] for g, e in results.get("groups", {}).items() if label in e["mean"]}
+    if not groups:
+        return [f"- {label}: not evaluated"]
+    lines = []
+    for g, m in groups.items():
+        q = m[label]["Q2N"]
+        for base in ("EXP", "GDAL Brovey"):
+            d = q - m[base]["Q2N"]
+            lines.append(f"- {g}: Q2n {q:.3f} vs {base} {m[base]['Q2N']:.3f}: "
+                         + ("met" if d > 0 else "MISSED") + f" ({d:+.3f})")
+
+    def mean(method: str, key: str) -> float:
+        return float(np.mean([m[method][key] for m in groups.values()]))
+
+    d = mean(label, "Q2N") - mean("MTF-GLP-HPM", "Q2N")
+    lines.append(f"- mean Q2n {mean(label, 'Q2N'):.3f} vs MTF-GLP-HPM "
+                 f"{mean('MTF-GLP-HPM', 'Q2N'):.3f}: " + ("met" if d >= 0 else "MISSED")
+                 + f" ({d:+.3f})")
+    d = mean(label, "HQNR") - mean("EXP", "HQNR")
+    lines.append(f"- mean HQNR {mean(label, 'HQNR'):.3f} vs EXP {mean('EXP', 'HQNR'):.3f}: "
+                 + ("met" if d >= 0 else "MISSED") + f" ({d:+.3f})")
+    return lines
+
+
+def compare(results: dict[str, dict[str, Any]], label: str = MODEL) -> str:
+    """Recipes side by side (``{recipe name: results}``): the model's Q2n / HQNR / D_RHO
+    per held-out group they share, and their means."""
+    names = list(results)
+    common = [g for g in next(iter(results.values()))["groups"]
+              if all(g in r["groups"] and label in r["groups"][g]["mean"]
+                     for r in results.values())]
+    lines = ["| held-out group | " + " | ".join(f"Q2n {n} | HQNR {n} | D_RHO {n}" for n in names)
+             + " |", "|---|" + "---|---|---|" * len(names)]
+    rows = {n: [] for n in names}
+    for g in common:
+        cells = []
+        for n in names:
+            m = results[n]["groups"][g]["mean"][label]
+            rows[n].append(m)
+            cells.append(f"{m['Q2N']:.3f} | {m['HQNR']:.3f} | {m['D_RHO']:.3f}")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    if common:
+        lines.append("| **mean** | " + " | ".join(
+            " | ".join(f"{np.mean([m[k] for m in rows[n]]):.3f}" for k in ("Q2N", "HQNR", "D_RHO"))
+            for n in names) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.loso",
                                  description=__doc__.split("\n\n")[0])

@@ -223,3 +223,25 @@ def test_warm_start_from_a_bundled_model(l7_vhr, tmp_path, torch_one_thread):
     from engine.errors import InputError
     with pytest.raises(InputError, match="init_from"):
         train(cfg)
+
+
+def test_targets_and_compare_report_margins():
+    from training.loso import compare, targets
+
+    def m(q, h, d=0.1):
+        return {"Q2N": q, "SAM": 3.0, "ERGAS": 3.0, "HQNR": h, "D_RHO": d}
+
+    res = {"groups": {
+        "A": {"mean": {"model": m(0.80, 0.90), "EXP": m(0.70, 0.85), "GDAL Brovey": m(0.85, 0.6),
+                       "MTF-GLP-HPM": m(0.90, 0.92)}},
+        "B": {"mean": {"model": m(0.95, 0.80), "EXP": m(0.75, 0.90), "GDAL Brovey": m(0.70, 0.5),
+                       "MTF-GLP-HPM": m(0.85, 0.88)}}}}
+    lines = targets(res, "model")
+    assert "- A: Q2n 0.800 vs GDAL Brovey 0.850: MISSED (-0.050)" in lines
+    assert "- B: Q2n 0.950 vs EXP 0.750: met (+0.200)" in lines
+    assert "- mean Q2n 0.875 vs MTF-GLP-HPM 0.875: met (+0.000)" in lines
+    assert "- mean HQNR 0.850 vs EXP 0.875: MISSED (-0.025)" in lines
+    assert targets(res, "model + adaptation") == ["- model + adaptation: not evaluated"]
+    table = compare({"aug": res, "plain": res})
+    assert "| A | 0.800 | 0.900 | 0.100 | 0.800 | 0.900 | 0.100 |" in table
+    assert "| **mean** | 0.875 | 0.850 | 0.100 |" in table

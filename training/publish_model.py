@@ -147,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results", default=None,
                     help="markdown file whose '## Default model' section gets the table "
                          "(with --default), e.g. training/RESULTS.md")
+    ap.add_argument("--max-patches", type=int, default=None,
+                    help="RR: at most this many test patches per dataset (the first ones)")
+    ap.add_argument("--fr-per-dataset", type=int, default=None,
+                    help="FR: at most this many test scenes per dataset (evenly spaced)")
     ap.add_argument("--append", action="append", default=[], metavar="FILE.md",
                     help="Markdown appended to the model card (e.g. the leave-one-sensor-out "
                          "table, the cost of adaptation); repeatable")
@@ -159,13 +163,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = json.loads(evaluation.read_text())
     else:
         result = evaluate_checkpoint(args.checkpoint, args.datasets, args.data_root,
-                                     device=args.device)
+                                     device=args.device, max_patches=args.max_patches,
+                                     fr_per_dataset=args.fr_per_dataset)
     label = f"{meta.get('model')} (checkpoint)"
     MODELS.mkdir(parents=True, exist_ok=True)
     target = MODELS / f"{args.id}.ckpt"
     shutil.copyfile(args.checkpoint, target)
     command = (f"python -m training.publish_model {args.checkpoint} --id {args.id} "
-               f"--data-root {args.data_root} --datasets {' '.join(args.datasets)}")
+               f"--data-root {args.data_root} --datasets {' '.join(args.datasets)}"
+               + (f" --max-patches {args.max_patches}" if args.max_patches else "")
+               + (f" --fr-per-dataset {args.fr_per_dataset}" if args.fr_per_dataset else ""))
     card = MODELS / f"{args.id}.md"
     text = model_card(args.id, meta, sha, result, label, command, args.data_note)
     for extra in args.append:

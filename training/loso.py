@@ -356,7 +356,8 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
             if infos is not None:
                 infos.append({"scene": meta["name"], "kind": kind, **info})
             return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
-        preds[label + " + adaptation"] = adapted
+        suffix = " + adaptation" if adapt_steps is None else f" + adaptation ({adapt_steps} steps)"
+        preds[label + suffix] = adapted
     return preds
 
 
@@ -612,7 +613,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--adaptation", choices=("auto", "on", "off"), default="auto",
                     help="evaluate with scene adaptation (auto: when engine.adaptation exists)")
     ap.add_argument("--adapt-steps", type=int, default=None,
-                    help="adaptation steps (default: AdaptationConfig's)")
+                    help="adaptation steps (default: AdaptationConfig's, column 'model + "
+                         "adaptation'; others get their own column)")
     ap.add_argument("--per-dataset", type=int, default=6,
                     help="at most this many scenes per dataset are evaluated")
     ap.add_argument("--max-size", type=int, default=512,
@@ -640,6 +642,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     md = to_markdown(res)
+    labels = sorted({k for e in res["groups"].values() for k in e["mean"]
+                     if k.startswith(MODEL)})
+    md += "\n\nThe issue's bar:\n\n" + "\n".join(
+        f"{label}:\n\n" + "\n".join(targets(res, label)) + "\n" for label in labels)
     print(md)
     if args.write:
         from engine.io.report_files import replace_markdown_section

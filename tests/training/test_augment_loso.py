@@ -190,7 +190,7 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     assert main(args + ["--reuse", "--adaptation", "on", "--adapt-steps", "2"]) == 0
     assert ckpt.stat().st_mtime_ns == stamp          # evaluated, not retrained
     res = json.loads((run / "results.json").read_text())
-    assert "model + adaptation" in res["groups"]["VHR"]["mean"]
+    assert "model + adaptation (2 steps)" in res["groups"]["VHR"]["mean"]
     assert len(res["groups"]["VHR"]["adaptation_runs"]) == 2     # RR pair and FR pair
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]

@@ -4,7 +4,8 @@ Pure computation: imports only numpy, scipy, torch and h5py (lazily where heavy)
 only in :mod:`.io.raster_io`.  Inside the QGIS plugin this package is reached as
 ``pantiny_qgis.engine``, so every internal import is relative.  Nothing here imports
 torch at load time except :mod:`.devices`, :mod:`.losses`, :mod:`.models`,
-:mod:`.inference.predictor` and :mod:`.trainer`.
+:mod:`.inference.predictor`, :mod:`.inference.reduced`, :mod:`.adaptation.adapt`,
+:mod:`.adaptation.fr_loss` and :mod:`.trainer`.
 
 Map of the package:
 
@@ -22,7 +23,11 @@ Map of the package:
                        strip streaming, ``raster``: classical pan-sharpening of files
 ``models/``            PanTiny and peer networks, model registry (torch)
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
-                       input scaling, ``raster``: model pan-sharpening of files
+                       input scaling, ``raster``: model pan-sharpening of files,
+                       ``scene_adaptation`` (scene adaptation of files), ``reduced``
+                       (a deep model inside Wald's protocol)
+``adaptation/``        scene adaptation: fine-tune a copy of a model on the scene
+                       (``config``, ``sampling``: no torch; ``fr_loss``, ``adapt``)
 ``weights/``           checkpoint format (save/load) and the bundled model zoo
 ``metrics/``           quality indices (Q2n, SAM, ERGAS, SCC, QNR, HQNR, ...) and
                        ``evaluation`` of raster files (Wald protocol, no-reference)

@@ -16,7 +16,9 @@ Arrays in, model out; no GDAL.  The steps, in order:
    output is turned back before the loss, so the MTF/decimation phase is kept).
    Cancellation is checked and progress reported between steps.
 5. Guard: the L1 error on the guard patches before and after; if adaptation did not
-   lower it (or a loss became non-finite) the base model is returned and the log says so.
+   lower it, or made the full-resolution spectral consistency of the guard areas (the
+   MTF-filtered, decimated output against the MS, Z-PNN's L_spec) more than 5 % worse,
+   or a loss became non-finite, the base model is returned and the log says so.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ from .sampling import candidate_windows, dilate, spread_windows
 MTF_HALF_SUPPORT = 20
 #: PAN MTF gain used when none is given (the literature's unknown-sensor value).
 DEFAULT_PAN_GAIN = 0.15
+#: The guard also reverts when the full-resolution spectral consistency (Z-PNN's L_spec)
+#: of the guard areas grows by more than this factor.
+SPECTRAL_TOLERANCE = 1.05
 #: Smallest patch side tried on small scenes, in units of the ratio.
 MIN_PATCH_RATIOS = 4
 
@@ -115,8 +120,9 @@ class _Data:
         c, h0, w0 = ms.shape
         h, w = min(h0, pan.shape[0] // r), min(w0, pan.shape[1] // r)
         if h < MIN_PATCH_RATIOS or w < MIN_PATCH_RATIOS:
-            raise AdaptationUnavailable(f"the scene ({pan.shape[1]}x{pan.shape[0]} PAN pixels) is too "
-                             "small to adapt the model to it; use no adaptation")
+            raise AdaptationUnavailable(
+                f"the scene ({pan.shape[1]}x{pan.shape[0]} PAN pixels) is too small to adapt "
+                "the model to it; use no adaptation")
         pan = np.asarray(pan[: r * h, : r * w], dtype=np.float64)
         ms = np.asarray(ms[:, :h, :w], dtype=np.float64)
         pan_ok = np.isfinite(pan)
@@ -156,10 +162,24 @@ class _Data:
         if cfg.scheme in ("reduced", "both"):
             wins = spread_windows(cand_rr, cfg.patches, rng, exclude, size_rr)
             if len(wins) == 0:
-                raise AdaptationUnavailable("no reduced-resolution training patch is left beside the "
-                                 "guard patches: the scene is too small to adapt to")
+                raise AdaptationUnavailable(
+                    "no reduced-resolution training patch is left beside the guard patches: "
+                    "the scene is too small to adapt to")
             self.train_rr = self._rr_tensors(pan_lr, ms_lr, lms, gt, wins, size_rr, r, device)
         # ---- full resolution: the scene itself, MS placed on the PAN grid as at inference
+        bms = ms_to_pan_grid(ms_f, Alignment(r), pan_f.shape, method="interp23tap",
+                             phase=phase, border="symmetric")
+        bms = np.where(np.isfinite(bms), bms, 0.0)
+        # spectral guard: the centre of every guard area at full resolution
+        g = min(size_rr, max(math.ceil(32 / r), cfg.patch_size // r))
+        self.guard_fr = None
+        if g * r >= 32:
+            centres = guard + (size_rr - g) // 2
+            self.guard_fr = {
+                "pan": torch.from_numpy(_stack(pan_f[None], centres, g, r)).to(device),
+                "bms": torch.from_numpy(_stack(bms, centres, g, r)).to(device),
+                "ms": torch.from_numpy(_stack(ms_f, centres, g)).to(device),
+            }
         self.size_fr = 0
         if cfg.scheme in ("full", "both"):
             bad_fr = dilate(~ms_ok, math.ceil(MTF_HALF_SUPPORT / r) + 1)
@@ -169,11 +189,9 @@ class _Data:
                                            min_ms)
             wins = spread_windows(cand_fr, cfg.patches, rng, exclude, size_ms)
             if len(wins) == 0:
-                raise AdaptationUnavailable("no full-resolution training patch is left beside the guard "
-                                 "patches: the scene is too small to adapt to")
-            bms = ms_to_pan_grid(ms_f, Alignment(r), pan_f.shape, method="interp23tap",
-                                 phase=phase, border="symmetric")
-            bms = np.where(np.isfinite(bms), bms, 0.0)
+                raise AdaptationUnavailable(
+                    "no full-resolution training patch is left beside the guard patches: the "
+                    "scene is too small to adapt to")
             self.size_fr = size_ms * r
             self.train_fr = {
                 "pan": torch.from_numpy(_stack(pan_f[None], wins, size_ms, r)).to(device),
@@ -202,6 +220,21 @@ def _guard_l1(model: torch.nn.Module, guard: dict[str, torch.Tensor]) -> float:
             out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl]).float().clamp(min=0)
             errs.append(float((out - guard["gt"][sl]).abs().mean()))
     return float(np.mean(errs))
+
+
+def _guard_spectral(model: torch.nn.Module, guard: dict[str, torch.Tensor] | None,
+                    loss: FullResolutionLoss) -> float | None:
+    """Full-resolution spectral consistency (``L_spec``) of the model on the guard areas."""
+    if guard is None:
+        return None
+    model.eval()
+    with torch.no_grad():
+        vals = []
+        for i in range(guard["pan"].shape[0]):
+            sl = slice(i, i + 1)
+            out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl]).float().clamp(min=0)
+            vals.append(float(loss.spectral(out, guard["ms"][sl])))
+    return float(np.mean(vals))
 
 
 def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, ratio: int,
@@ -266,10 +299,9 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
     fb.info(f"scene adaptation ({cfg.scheme}): {cfg.steps} steps, lr {cfg.lr:g}, "
             f"{counts} training patches, {data.guard['pan'].shape[0]} guard patches, on {dev}")
     beta = cfg.beta if cfg.beta is not None else (0.25 if data.channels <= 4 else 0.36)
-    fr_loss = (FullResolutionLoss(gains, r, beta, phase, dev)
-               if data.train_fr is not None else None)
+    fr_loss = FullResolutionLoss(gains, r, beta, phase, dev)
     rho_ref = (fr_loss.reference_corr(data.train_fr["pan"], data.train_fr["bms"])
-               if fr_loss is not None else None)
+               if data.train_fr is not None else None)
     rng = np.random.default_rng(cfg.seed + 1)
     orders = {k: [] for k in counts}
 
@@ -299,6 +331,7 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
     done = 0
     with _deterministic(dev):
         before = _guard_l1(work, data.guard)
+        spec_before = _guard_spectral(work, data.guard_fr, fr_loss)
         work.train()
         opt = torch.optim.Adam(work.parameters(), lr=cfg.lr)
         kinds = list(counts)
@@ -324,11 +357,17 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
             if monitor is not None:
                 monitor(done, work)
         after = _guard_l1(work, data.guard)
+        spec_after = _guard_spectral(work, data.guard_fr, fr_loss)
     work.eval()
     if not reverted and not (math.isfinite(after) and after < before):
         reverted = True
         reason = (f"adaptation did not lower the error on the guard patches "
                   f"(L1 {before:.5f} -> {after:.5f})")
+    elif (not reverted and spec_before is not None and spec_after is not None
+          and not spec_after <= SPECTRAL_TOLERANCE * spec_before):
+        reverted = True
+        reason = (f"adaptation made the full-resolution spectral consistency of the guard "
+                  f"areas worse (L_spec {spec_before:.5f} -> {spec_after:.5f})")
     seconds = time.perf_counter() - t0
     if reverted:
         fb.warning(f"scene adaptation reverted: {reason}; the base model is used")
@@ -338,6 +377,7 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
     return AdaptationResult(
         model=model if reverted else work, reverted=reverted, steps=done,
         loss_before=before, loss_after=after, seconds=seconds, device=str(dev),
+        spec_before=spec_before, spec_after=spec_after,
         train_loss_first=first, train_loss_last=last, train_patches=counts,
         guard_patches=int(data.guard["pan"].shape[0]),
         patch_size={"reduced": data.size_rr, "full": data.size_fr}, reason=reason, **common)

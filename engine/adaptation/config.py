@@ -114,8 +114,9 @@ class AdaptationResult:
     ``model`` is the adapted copy, or the base model itself when nothing was kept (no
     steps, or the guard reverted).  ``loss_before``/``loss_after``: mean L1 error (model
     units) of the base and of the adapted model on the guard patches (reduced
-    resolution, the scene's own MS as reference).  ``train_loss_first``/``_last``: the
-    training loss of the first and last step.
+    resolution, the scene's own MS as reference); ``spec_before``/``spec_after``: the
+    full-resolution spectral consistency (Z-PNN's L_spec) on the same areas.
+    ``train_loss_first``/``_last``: the training loss of the first and last step.
     """
 
     model: Any
@@ -135,6 +136,8 @@ class AdaptationResult:
     ratio: int = 0
     mtf_gains: tuple[float, ...] = ()
     pan_mtf_gain: float | None = None
+    spec_before: float | None = None
+    spec_after: float | None = None
 
     @property
     def adapted(self) -> bool:
@@ -159,6 +162,8 @@ class AdaptationResult:
             "reason": self.reason,
             "guard_l1_before": _json_float(self.loss_before),
             "guard_l1_after": _json_float(self.loss_after),
+            "guard_spectral_before": _json_float(self.spec_before),
+            "guard_spectral_after": _json_float(self.spec_after),
             "train_loss_first": _json_float(self.train_loss_first),
             "train_loss_last": _json_float(self.train_loss_last),
             "train_patches": dict(self.train_patches),

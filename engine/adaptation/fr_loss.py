@@ -98,12 +98,16 @@ class FullResolutionLoss(torch.nn.Module):
             pan_lp = lowpass(pan.expand_as(bms), self.kernels)
             return local_corr(bms, pan_lp, 4 * self.ratio)
 
-    def forward(self, fused: torch.Tensor, pan: torch.Tensor, ms: torch.Tensor,
-                rho_ref: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def spectral(self, fused: torch.Tensor, ms: torch.Tensor) -> torch.Tensor:
+        """``L_spec``: L1 between the MTF-filtered, decimated output and the MS."""
         low = decimate(lowpass(fused, self.kernels), self.ratio, self.phase)
         e = self.edge if min(ms.shape[-2:]) > 2 * self.edge + 2 else 0
         sl = (Ellipsis, slice(e, ms.shape[-2] - e), slice(e, ms.shape[-1] - e))
-        spec = (low[sl] - ms[sl]).abs().mean()
+        return (low[sl] - ms[sl]).abs().mean()
+
+    def forward(self, fused: torch.Tensor, pan: torch.Tensor, ms: torch.Tensor,
+                rho_ref: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        spec = self.spectral(fused, ms)
         rho = local_corr(fused, pan, self.ratio)
         short = 1.0 - rho
         struct = (short * (short > (1.0 - rho_ref)).to(short.dtype)).mean()

@@ -60,9 +60,9 @@ def model_fuser(checkpoint: str, ms_band_count: int, bands: Sequence[int] | None
             cfg = replace(cfg, steps=int(adapt_steps),
                           device="cuda" if dev.type == "cuda" else "cpu")
             fb.info("scene adaptation on the degraded pair only (never on the reference)")
-            result = adapt_model(model, pan_s, ms_s, ratio=ratio,
-                                 mtf_gains=sensor.gnyq(len(idx)) if len(sensor.ms_gnyq) != ms_band_count
-                                 else sensor.gnyq(len(idx), band_indices=idx),
+            native = len(sensor.ms_gnyq) == ms_band_count
+            gains = sensor.gnyq(len(idx), band_indices=idx if native else None)
+            result = adapt_model(model, pan_s, ms_s, ratio=ratio, mtf_gains=gains,
                                  pan_mtf_gain=sensor.pan_gnyq, config=cfg, valid=mask,
                                  feedback=ProgressRange(fb, 20.0, 70.0), phase="toolbox")
             used = result.model

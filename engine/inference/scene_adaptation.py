@@ -23,7 +23,7 @@ from ..io.raster_io import RasterReader
 from ..sensors import Sensor, get_sensor
 
 #: Largest PAN area (pixels) read into memory for scene adaptation.
-ADAPT_MAX_PIXELS = 8_388_608
+ADAPT_MAX_PIXELS = 4_194_304
 #: Side of the mosaic blocks of larger scenes, in MS pixels.
 ADAPT_BLOCK_MS = 256
 #: MS pixels of nodata between mosaic blocks.
@@ -57,10 +57,12 @@ def resolve_sensor(sensor: str | Sensor | None, meta: dict[str, Any], adapt_step
     trained = [str(s).lower() for s in (meta.get("sensors") or [])]
     if trained and obj.key not in trained and not adapt_steps:
         names = ", ".join(get_sensor(s).name if _known(s) else s for s in trained)
+        what = ("the sensor is unknown (generic MTF gains)" if obj.key == "generic" else
+                f"the sensor ({obj.name}) is not among the sensors this model was trained on")
         fb.warning(
-            f"the sensor ({obj.name}) is not among the sensors this model was trained on "
-            f"({names}); the result may be darker or over-sharpened. Consider scene "
-            "adaptation (ADAPT_STEPS > 0): it fine-tunes the model on this scene first")
+            f"{what}; the model was trained on {names}. On another satellite the result may "
+            "be darker or over-sharpened: consider scene adaptation (ADAPT_STEPS > 0), which "
+            "fine-tunes the model on this scene first")
     return obj
 
 

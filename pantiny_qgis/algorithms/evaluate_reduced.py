@@ -144,11 +144,13 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             raise QgsProcessingException(
                 "METHOD is 'Deep model from MODEL_FILE' but no MODEL_FILE is given: choose a "
                 "checkpoint (.ckpt) or a bundled model id")
-        if checkpoint is None and choice not in METHOD_OPTIONS:
+        if checkpoint is not None:
+            method = f"deep model {checkpoint}"
+        elif choice in METHOD_OPTIONS:
+            method = METHOD_OPTIONS[choice]
+        else:  # a bundled model id
             checkpoint = self.run_engine(lambda: model_path(choice))
-        method = METHOD_OPTIONS.get(choice, choice) if checkpoint is None else (
-            choice if choice not in METHOD_OPTIONS and choice != MODEL_FILE_OPTION
-            else "deep model (MODEL_FILE)")
+            method = choice
         bands = self.parameterAsInts(parameters, self.BANDS, context) or None
         steps = self.parameterAsInt(parameters, self.ADAPT_STEPS, context)
         device = self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"

@@ -72,7 +72,9 @@ def test_adaptation_lowers_the_scenes_reduced_resolution_error(model, vhr):
         assert torch.equal(v, before[k])
     meta = result.to_metadata()
     json.dumps(meta, allow_nan=False)
-    assert meta["steps"] == 8 and meta["adapted"] and meta["guard_l1_after"] < meta["guard_l1_before"]
+    assert meta["steps"] == 8 and meta["adapted"]
+    assert meta["guard_l1_after"] < meta["guard_l1_before"]
+    assert meta["guard_spectral_after"] <= 1.05 * meta["guard_spectral_before"]
 
 
 def test_guard_reverts_when_adaptation_fails(model, vhr):
@@ -217,3 +219,21 @@ def test_unseen_sensor_without_adaptation_is_logged():
     resolve_sensor("ikonos", meta, 20, quiet)       # adapting: nothing to suggest
     resolve_sensor("wv3", meta, 0, quiet)           # a training sensor
     assert quiet.lines == []
+
+
+def test_large_scenes_are_read_as_a_mosaic_spread_over_them(shared_data, monkeypatch):
+    import engine.inference.scene_adaptation as sa
+    from engine.io.raster_io import RasterReader
+
+    d = shared_data / "wv3-shanghai"
+    monkeypatch.setattr(sa, "ADAPT_BLOCK_MS", 128)
+    with RasterReader(d / "PAN_AOI_4_Shanghai_img1920.tif") as p, \
+            RasterReader(d / "MUL_AOI_4_Shanghai_img1920.tif") as m:
+        args = (p, m, 4, (0.0, 0.0), [2, 3, 5, 7], 100.0, np.ones(4))
+        pan, ms, note = sa.read_scene(*args, max_pixels=1_100_000)
+        whole_pan, whole_ms, _ = sa.read_scene(*args)
+    assert "2x2 blocks" in note and ms.shape == (4, 258, 258) and pan.shape == (1032, 1032)
+    # the last block is the scene's bottom-right corner; blocks are separated by nodata
+    np.testing.assert_array_equal(ms[:, 130:, 130:], whole_ms[:, 197:, 197:])
+    np.testing.assert_array_equal(pan[520:, 520:], whole_pan[788:, 788:])
+    assert np.isnan(ms[:, 128:130]).all() and np.isnan(pan[512:520]).all()

@@ -73,7 +73,7 @@ def test_a_default_model_is_bundled_with_its_card():
 def test_precision_parameter_falls_back_to_fp32_on_the_cpu(provider, shared_data, tmp_path,
                                                           fast_ckpt):
     pan, ms = (str(shared_data / p) for p in REAL["wv3-dos-float"])
-    common = {"PAN": pan, "MS": ms, "MODEL_FILE": fast_ckpt, "DEVICE": "cpu"}
+    common = {"PAN": pan, "MS": ms, "MODEL_FILE": fast_ckpt, "DEVICE": "cpu", "ADAPT_STEPS": 0}
     a = _run({**common, "OUTPUT": str(tmp_path / "fp32.tif")})["OUTPUT"]
     b = _run({**common, "PRECISION": "bf16", "OUTPUT": str(tmp_path / "bf16.tif")})["OUTPUT"]
     np.testing.assert_array_equal(gdal.Open(a).ReadAsArray(), gdal.Open(b).ReadAsArray())
@@ -122,7 +122,8 @@ def test_batch_of_three_scenes(provider, shared_data, tmp_path, fast_ckpt):
 
     alg = QgsApplication.processingRegistry().algorithmById("pantiny:pansharpen")
     rows = [{"PAN": str(shared_data / p), "MS": str(shared_data / m), "MODEL_FILE": fast_ckpt,
-             "OUTPUT": str(tmp_path / f"row{i}.tif")} for i, (p, m) in enumerate(REAL.values())]
+             "ADAPT_STEPS": 0, "OUTPUT": str(tmp_path / f"row{i}.tif")}
+            for i, (p, m) in enumerate(REAL.values())]
     for row in rows:
         instance = alg.create()
         context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
@@ -153,7 +154,7 @@ def test_cancel_leaves_no_output(provider, shared_data, tmp_path):
 
 def test_bands_choice(provider, shared_data, tmp_path, fast_ckpt):
     pan, ms = (str(shared_data / p) for p in REAL["wv3-dos-float"])
-    common = {"PAN": pan, "MS": ms, "MODEL_FILE": fast_ckpt}
+    common = {"PAN": pan, "MS": ms, "MODEL_FILE": fast_ckpt, "ADAPT_STEPS": 0}
     auto = _run({**common, "OUTPUT": str(tmp_path / "auto.tif")})["OUTPUT"]
     explicit = _run({**common, "BANDS": [2, 3, 5, 7],
                      "OUTPUT": str(tmp_path / "2357.tif")})["OUTPUT"]

@@ -323,8 +323,8 @@ def score_scene(predictors: dict[str, Callable[[str, dict], np.ndarray]], scene:
                                      mask=None if valid.all() else valid)
         res.update({k: float(rep[k]) for k in FR_KEYS})
         out[label] = res
-        log(f"    {meta['name']:<16} {label:<20} " + " ".join(f"{k} {v:.4f}" for k, v in res.items())
-            + f" ({time.time() - t0:.1f} s)")
+        scores = " ".join(f"{k} {v:.4f}" for k, v in res.items())
+        log(f"    {meta['name']:<16} {label:<20} {scores} ({time.time() - t0:.1f} s)")
     return out
 
 

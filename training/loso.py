@@ -478,7 +478,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
             preds.update(baseline_predictors(meta))
             # --reuse keeps the scores an earlier run computed (e.g. adds adaptation only)
             done = old.get("scenes", {}).get(name, {}).get("scores", {})
-            scores = {k: v for k, v in done.items() if k in preds}
+            scores = dict(done)
             scores.update(score_scene({k: f for k, f in preds.items() if k not in done},
                                       scene, log))
             entry["scenes"][name] = {"meta": meta, "scores": scores}

@@ -85,6 +85,8 @@ SENSORS: dict[str, Sensor] = {
                aliases=("gaofen2", "gaofen-2")),
         Sensor("landsat8", "Landsat 8", ("Coastal", "Blue", "Green", "Red", "NIR"),
                (0.30,) * 5, 0.15, 2, 12, note=_UNKNOWN_NOTE, aliases=("l8", "oli")),
+        Sensor("landsat7", "Landsat 7 ETM+", BGRN, (0.30,) * 4, 0.15, 2, 8, note=_UNKNOWN_NOTE,
+               aliases=("l7", "etm+")),
         Sensor("generic", "Generic (unknown sensor)", BGRN, (0.30,) * 4, 0.15, 4, None,
                note=_UNKNOWN_NOTE, aliases=("none", "other", "unknown"), label="Generic"),
     )

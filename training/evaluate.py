@@ -71,9 +71,10 @@ def evaluate_checkpoint(checkpoint: str, datasets: Sequence[str], data_root: str
                         split: str = "test", fr_scenes: Sequence[str] = (), fr: bool = True,
                         device: str = "auto", scale: float | None = None,
                         baselines: Sequence[str] = BASELINES,
-                        max_patches: int | None = None, fr_tile: int | None = None
-                        ) -> dict[str, Any]:
-    """RR (per dataset) and FR (per scene) indices of the model and the baselines."""
+                        max_patches: int | None = None, fr_tile: int | None = None,
+                        fr_per_dataset: int | None = None) -> dict[str, Any]:
+    """RR (per dataset) and FR (per scene) indices of the model and the baselines.
+    ``fr_per_dataset`` keeps at most that many FR scenes per dataset (evenly spaced)."""
     dev = training_device(device, dist_info())
     model, meta = load_model(checkpoint, device=dev)
     label = f"{meta.get('model')} (checkpoint)"
@@ -93,7 +94,8 @@ def evaluate_checkpoint(checkpoint: str, datasets: Sequence[str], data_root: str
             table[BASELINE_LABELS.get(m, m)] = evaluate_rr(_baseline_rr(m, s.ratio, gnyq, pan_gnyq),
                                                            ds, s.ratio, max_patches=max_patches)
         result["rr"][s.name] = table
-    scenes = [(s.name, p) for s in sources for p in s.fr_scenes] if fr else []
+    scenes = [(s.name, p) for s in sources for p in _spread(s.fr_scenes, fr_per_dataset)] \
+        if fr else []
     scenes += [(None, p) for p in fr_scenes]
     for group, path in scenes:
         scene = FrScene(path)
@@ -105,6 +107,15 @@ def evaluate_checkpoint(checkpoint: str, datasets: Sequence[str], data_root: str
             table[BASELINE_LABELS.get(m, m)] = _fr_only(evaluate_fr(fused, scene))
         result["fr"][key] = table
     return result
+
+
+def _spread(items: Sequence[str], n: int | None) -> list[str]:
+    """At most ``n`` of ``items``, evenly spaced (all when ``n`` is None)."""
+    items = list(items)
+    if n is None or len(items) <= n:
+        return items
+    idx = sorted(set(np.linspace(0, len(items) - 1, n).round().astype(int).tolist()))
+    return [items[i] for i in idx]
 
 
 def _fr_only(res: dict[str, float]) -> dict[str, float]:
@@ -158,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=None, help="divisor for raw DN files")
     ap.add_argument("--max-patches", type=int, default=None)
     ap.add_argument("--fr-tile", type=int, default=None, help="FR inference tile (default whole)")
+    ap.add_argument("--fr-per-dataset", type=int, default=None,
+                    help="at most this many FR scenes per dataset (evenly spaced)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None, help="folder for evaluation.md/.json")
     args = ap.parse_args(argv)
@@ -166,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = evaluate_checkpoint(args.checkpoint, args.datasets, args.data_root, args.split,
                                      args.fr_scenes, not args.no_fr, args.device, args.scale,
-                                     max_patches=args.max_patches, fr_tile=args.fr_tile)
+                                     max_patches=args.max_patches, fr_tile=args.fr_tile,
+                                     fr_per_dataset=args.fr_per_dataset)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -147,6 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results", default=None,
                     help="markdown file whose '## Default model' section gets the table "
                          "(with --default), e.g. training/RESULTS.md")
+    ap.add_argument("--max-patches", type=int, default=None,
+                    help="RR: at most this many test patches per dataset (the first ones)")
+    ap.add_argument("--fr-per-dataset", type=int, default=None,
+                    help="FR: at most this many test scenes per dataset (evenly spaced)")
+    ap.add_argument("--append", action="append", default=[], metavar="FILE.md",
+                    help="Markdown appended to the model card (e.g. the leave-one-sensor-out "
+                         "table, the cost of adaptation); repeatable")
     ap.add_argument("--from-evaluation", action="store_true",
                     help="reuse resources/models/<id>.evaluation.json instead of evaluating")
     args = ap.parse_args(argv)
@@ -156,15 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = json.loads(evaluation.read_text())
     else:
         result = evaluate_checkpoint(args.checkpoint, args.datasets, args.data_root,
-                                     device=args.device)
+                                     device=args.device, max_patches=args.max_patches,
+                                     fr_per_dataset=args.fr_per_dataset)
     label = f"{meta.get('model')} (checkpoint)"
     MODELS.mkdir(parents=True, exist_ok=True)
     target = MODELS / f"{args.id}.ckpt"
     shutil.copyfile(args.checkpoint, target)
     command = (f"python -m training.publish_model {args.checkpoint} --id {args.id} "
-               f"--data-root {args.data_root} --datasets {' '.join(args.datasets)}")
+               f"--data-root {args.data_root} --datasets {' '.join(args.datasets)}"
+               + (f" --max-patches {args.max_patches}" if args.max_patches else "")
+               + (f" --fr-per-dataset {args.fr_per_dataset}" if args.fr_per_dataset else ""))
     card = MODELS / f"{args.id}.md"
-    card.write_text(model_card(args.id, meta, sha, result, label, command, args.data_note))
+    text = model_card(args.id, meta, sha, result, label, command, args.data_note)
+    for extra in args.append:
+        text += "\n" + Path(extra).read_text().rstrip("\n") + "\n"
+    card.write_text(text)
     evaluation.write_text(json.dumps(result, indent=1, default=str))
     if args.results and args.default:
         from engine.io.report_files import replace_markdown_section

@@ -55,8 +55,11 @@ def resolve_sensor(sensor: str | Sensor | None, meta: dict[str, Any], adapt_step
     adaptation is off."""
     obj = sensor if isinstance(sensor, Sensor) else get_sensor(sensor or "generic")
     trained = [str(s).lower() for s in (meta.get("sensors") or [])]
-    if trained and obj.key not in trained and not adapt_steps:
-        names = ", ".join(get_sensor(s).name if _known(s) else s for s in trained)
+    # 'generic' in a model's sensors means scenes of unnamed sensors, not this one: an
+    # unknown sensor is never one the model was trained on
+    if trained and (obj.key == "generic" or obj.key not in trained) and not adapt_steps:
+        names = ", ".join(get_sensor(s).name if _known(s) else s for s in trained
+                          if s != "generic")
         what = ("the sensor is unknown (generic MTF gains)" if obj.key == "generic" else
                 f"the sensor ({obj.name}) is not among the sensors this model was trained on")
         fb.warning(

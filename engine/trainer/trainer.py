@@ -32,6 +32,8 @@ Checkpoints use :mod:`engine.weights.checkpoint` with full metadata.  Outputs in
 ``best.ckpt``, ``latest.ckpt``, ``training_state.pt``, ``train.log`` (human readable),
 ``history.json``, ``curves.png`` (matplotlib, Agg; skipped when matplotlib is missing).
 
+``init_from`` starts a new run from the weights of a checkpoint of the same architecture
+(warm start; optimiser and schedule start fresh; ignored when resuming).
 ``checkpoint_every`` writes ``latest`` only every N epochs (and at every evaluation and
 the end), for runs of many short epochs.  ``max_seconds`` gives the run a wall-clock
 budget: from the mean epoch time (after the first epoch) the trainer cuts the number of
@@ -156,6 +158,7 @@ class TrainConfig:
     checkpoint_every: int = 1        # epochs between 'latest' saves (and at evals and the end)
     out_dir: str = ".run/train/default"
     input_scaling: dict[str, Any] = field(default_factory=lambda: PERCENTILE99.recipe())
+    init_from: str | None = None     # checkpoint whose weights start a new run (warm start)
     progress: bool = True
     name: str | None = None
 
@@ -818,6 +821,8 @@ class Trainer:
         self.raw_model = build_model(cfg.model, bands=cfg.bands, **cfg.hparams).to(self.device)
         run = _Run(self.out)
         state = self._resume(run) if resume else None
+        if state is None and cfg.init_from:
+            self._warm_start(cfg.init_from)
         model = self._parallel_model()
         optimizer, scheduler = self._optimizer(state)
         criterion = CompositeLoss(LossWeights.from_dict(cfg.loss))
@@ -865,6 +870,17 @@ class Trainer:
         run.best_epoch = state.get("best_epoch")
         self.log(f"resumed from {run.latest_path} at epoch {run.start_epoch}")
         return state
+
+    def _warm_start(self, path: str) -> None:
+        """Start from the weights of another checkpoint of the same architecture (the
+        optimiser and schedule start fresh)."""
+        ckpt = load_checkpoint(path, map_location="cpu")
+        try:
+            self.raw_model.load_state_dict(ckpt.state_dict, strict=True)
+        except RuntimeError as exc:
+            raise InputError(f"init_from {path}: not a checkpoint of this model "
+                             f"({self.cfg.model}, {self.cfg.hparams}): {exc}") from None
+        self.log(f"warm start from {path}")
 
     def _parallel_model(self) -> torch.nn.Module:
         """The model to train: wrapped in DistributedDataParallel under ``torchrun``."""

@@ -28,14 +28,19 @@ GENERIC = get_sensor("generic")
 FAST = dict(patch_size=32, batch_size=2, patches=8)
 
 
+#: A bundled model that never saw vhr-zhengzhou (the default, pantiny-bgrn-v3, was trained on
+#: it), so that adaptation to that scene has something to learn.
+UNSEEN_VHR_MODEL = "pantiny-bgrn-v2"
+
+
 @pytest.fixture(scope="module")
 def model():
-    return load_model(model_path(default_model_id()))[0]
+    return load_model(model_path(UNSEEN_VHR_MODEL))[0]
 
 
 @pytest.fixture(scope="module")
 def vhr(shared_data):
-    """vhr-zhengzhou (a sensor the default model never saw), 384 x 384 PAN px, scaled:
+    """vhr-zhengzhou (a sensor ``UNSEEN_VHR_MODEL`` never saw), 384 x 384 PAN px, scaled:
     (pan, ms in B, G, R, NIR)."""
     root = shared_data / "vhr-zhengzhou"
     pan = read_raster(root / "pan.tif", bands=[1], name="PAN")[0][:384, :384]

@@ -72,7 +72,8 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         "(100/ratio scaling), SCC (Sobel, uncentred correlation), Q_AVG (mean per-band Q, "
         "sliding window), PSNR (dB, per band with the data's peak, averaged) and SSIM. Pixels "
         "where the PAN or any MS band is nodata are excluded.",
-        "PAN and MS must overlap, share a CRS and have an integer pixel-size ratio; the MS is "
+        "PAN and MS must overlap, share a CRS and have an integer pixel-size ratio (within 1 % "
+        "of an integer the MS is first resampled once onto the exact grid); the MS is "
         "matched to the PAN from the geotransforms (offsets rounded to whole PAN pixels). The "
         "reduced data follow the literature's conventions (exact-gain MTF filters, toolbox "
         "decimation phase, 23-tap interpolation), so the numbers compare with published "

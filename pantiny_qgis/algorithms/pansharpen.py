@@ -61,9 +61,10 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         "satellites at once. The output lies on the PAN grid (same geotransform, CRS, extent "
         "and size) with one band per model band. Requires PyTorch in the Python that QGIS "
         "uses.",
-        "Alignment is as in 'Pan-sharpen (classical methods)': integer pixel-size ratio, same "
-        "CRS, the MS placed on the PAN grid from the geotransforms. Pixels where the PAN or any "
-        "used MS band is nodata, or outside the MS footprint, are written as nodata.",
+        "Alignment is as in 'Pan-sharpen (classical methods)': integer pixel-size ratio (within "
+        "1 % of an integer the MS is first resampled once onto the exact grid, with a warning), "
+        "same CRS, the MS placed on the PAN grid from the geotransforms. Pixels where the PAN "
+        "or any used MS band is nodata, or outside the MS footprint, are written as nodata.",
         "Input scaling: the PAN and the MS are each divided by their 99th percentile, computed "
         "once over the whole image (never per tile), exactly as during training; the result is "
         "mapped back to the MS units. The scene is processed in overlapping tiles whose centres "
@@ -88,11 +89,11 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
     parameter_help = {
         PanTinyAlgorithm.PAN: "the panchromatic raster, exactly one band.",
         PanTinyAlgorithm.MS:
-            "the multispectral raster at an integer multiple of the PAN pixel size.",
-        MODEL: "the bundled model to use (the default model is trained on WorldView-3, "
-                 "WorldView-2, QuickBird and Landsat 8 with 4 bands: blue, green, red, "
-                 "near-infrared; a model card describing its training and scores ships with the "
-                 "plugin).",
+            "the multispectral raster at an integer multiple (within 1 %) of the PAN pixel size.",
+        MODEL: "the bundled model to use (the default, pantiny-bgrn-v3, is trained on "
+                 "WorldView-3, WorldView-2, QuickBird, Landsat 7 and 8 and a 0.5 m scene, with "
+                 "4 bands: blue, green, red, near-infrared; a model card describing its training "
+                 "and scores ships with the plugin).",
         MODEL_FILE: "(optional) a checkpoint (.ckpt) of your own, e.g. trained with the "
                       "project's training tools; overrides MODEL.",
         BANDS: "(optional) the MS band numbers to feed the model, in the model's band order "

@@ -1,4 +1,5 @@
-"""Torch devices and mixed precision: one device selector, one autocast helper.
+"""Torch devices and mixed precision: one device selector, one autocast helper, one
+deterministic-kernels context.
 
 Used by inference (:mod:`.inference.predictor`), training (:mod:`.trainer.trainer`) and
 scene adaptation.  Importing this module imports torch; without it, it raises
@@ -8,6 +9,7 @@ scene adaptation.  Importing this module imports torch; without it, it raises
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 from .errors import InputError
 
@@ -76,3 +78,32 @@ def autocast(device: "torch.device", bf16: bool) -> contextlib.AbstractContextMa
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def deterministic(device: "torch.device", allow_tf32: bool = False) -> Iterator[None]:
+    """Deterministic kernels for the duration of a run (inference or scene adaptation), so
+    that the same inputs and seed give the same bytes on a given device; the process-wide
+    flags are restored afterwards.  CPU kernels are deterministic already; on CUDA this
+    turns cuDNN autotuning off and (unless ``allow_tf32``) TF32 off."""
+    prev = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
+        torch.backends.cudnn.benchmark = prev[2]
+        torch.backends.cudnn.deterministic = prev[3]
+        torch.backends.cudnn.allow_tf32 = prev[4]
+        torch.backends.cuda.matmul.allow_tf32 = prev[5]

@@ -23,16 +23,15 @@ Arrays in, model out; no GDAL.  The steps, in order:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..devices import select_device
+from ..devices import deterministic, select_device
 from ..errors import Canceled, InputError
 from ..feedback import Feedback, NullFeedback
 from ..io.grid import Alignment
@@ -54,23 +53,6 @@ SPECTRAL_TOLERANCE = 1.05
 MIN_PATCH_RATIOS = 4
 
 Monitor = Callable[[int, "torch.nn.Module"], None]
-
-
-@contextlib.contextmanager
-def _deterministic(device: torch.device) -> Iterator[None]:
-    """cuDNN in deterministic mode for the run (CPU kernels already are); restored after."""
-    prev = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
-         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) = prev
 
 
 def _windows(bad: np.ndarray, size: int, unit: int, need: int, smallest: int = 0
@@ -329,7 +311,7 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
     reverted, reason = False, ""
     first = last = None
     done = 0
-    with _deterministic(dev):
+    with deterministic(dev):
         before = _guard_l1(work, data.guard)
         spec_before = _guard_spectral(work, data.guard_fr, fr_loss)
         work.train()

@@ -59,7 +59,7 @@ from .tiling import (BLENDS, DEFAULT_BLEND, DEFAULT_OVERLAP, DEFAULT_TILE_SIZE, 
                      axis_weights, blend_radius, plan_axis)
 
 from ..io.windows import full_window, intersection, rows_window
-from ..devices import autocast  # raises DependencyError without torch
+from ..devices import autocast, deterministic  # raises DependencyError without torch
 from ..models.pantiny import PanTiny
 from ..models.fast_pantiny import FastPanTiny
 from .blas_threads import openblas_threads
@@ -129,32 +129,6 @@ def _available_cores() -> int:
 def _one_torch_thread() -> None:
     """Worker initialiser: a worker computes one tile with one torch thread."""
     torch.set_num_threads(1)
-
-
-@contextlib.contextmanager
-def _deterministic(device: "torch.device", allow_tf32: bool) -> Iterator[None]:
-    """Deterministic kernels for the duration of a run; global flags restored afterwards."""
-    prev = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-        torch.backends.cudnn.benchmark,
-        torch.backends.cudnn.deterministic,
-        torch.backends.cudnn.allow_tf32,
-        torch.backends.cuda.matmul.allow_tf32,
-    )
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.allow_tf32 = allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev[0], warn_only=prev[1])
-        torch.backends.cudnn.benchmark = prev[2]
-        torch.backends.cudnn.deterministic = prev[3]
-        torch.backends.cudnn.allow_tf32 = prev[4]
-        torch.backends.cuda.matmul.allow_tf32 = prev[5]
 
 
 # --------------------------------------------------------------------------- predictor
@@ -458,7 +432,7 @@ class TiledPredictor:
         with torch.inference_mode():
             # the flags are process-wide: set them only where one worker computes (they
             # matter on CUDA; the CPU kernels used here are deterministic anyway)
-            with (_deterministic(self.device, allow_tf32=False) if alone
+            with (deterministic(self.device, allow_tf32=False) if alone
                   else contextlib.nullcontext()):
                 tiles = torch.stack([xt[:, :, s.start: s.start + tw] for s in batch])
                 return self._forward(run_model, tiles[:, :c], tiles[:, c:])

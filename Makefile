@@ -21,9 +21,10 @@ REQ_STAMP := $(VENV)/.pantiny-requirements.sha256
 PROFILE_INI := $(ROOT)/.qgis/profiles/default/QGIS/QGIS3.ini
 PYTEST_ARGS ?=
 
-# Debian packages the project needs (QGIS + bindings, GDAL, Xvfb for screenshots, venv).
+# Debian packages the project needs (QGIS + bindings, GDAL, Xvfb for screenshots, venv,
+# Chromium: a test renders the HTML report in a real browser, offline).
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-yaml \
-	xvfb xauth python3-venv
+	xvfb xauth python3-venv chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ENV := source "$(ROOT)/env.sh"
 

@@ -120,3 +120,37 @@ def test_reduced_report_of_a_real_scene(shared_data, tmp_path):
     assert len(imgs) == 3 and len({i.shape for i in imgs}) == 1
     assert imgs[0].shape[2] == 3 and 100 < max(imgs[0].shape[:2]) <= 160
     assert "(shown 2x)" in text
+
+
+def _chromium_screenshot(page, shot, size=(1040, 1400)) -> np.ndarray:
+    """Render ``page`` in headless Chromium; the screenshot as an (H, W, 3) array."""
+    import shutil
+    import subprocess
+
+    gdal = pytest.importorskip("osgeo.gdal")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "no chromium binary: `make bootstrap` installs Debian's chromium package"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--user-data-dir=" + str(shot.parent / "chromium-profile"),
+                    f"--window-size={size[0]},{size[1]}", f"--screenshot={shot}",
+                    page.as_uri()], check=True, capture_output=True, timeout=180)
+    return gdal.Open(str(shot)).ReadAsArray()[:3].transpose(1, 2, 0)
+
+
+def test_qnr_report_renders_in_headless_chromium(dos_pair, tmp_path):
+    """The page a user opens: rendered offline by a real browser, the table and the inline
+    pictures appear (a page whose images failed to decode renders only text colours)."""
+    from engine.metrics.evaluation import evaluate_qnr_files
+
+    pan, ms, fused = dos_pair
+    report = tmp_path / "quality.html"
+    evaluate_qnr_files(fused, pan, ms, "WorldView-3", report_path=str(report))
+    img = _chromium_screenshot(report, tmp_path / "report.png")
+    assert img.shape == (1400, 1040, 3)
+    colours = len(np.unique(img.reshape(-1, 3), axis=0))
+    broken = tmp_path / "broken.html"  # the same page with its pictures removed
+    broken.write_text(re.sub(r"src='data:image/png;base64,[^']+'", "src=''",
+                             report.read_text()))
+    text_only = len(np.unique(_chromium_screenshot(broken, tmp_path / "broken.png")
+                              .reshape(-1, 3), axis=0))
+    assert colours > 3 * text_only and colours > 5000, (colours, text_only)

@@ -106,6 +106,20 @@ def sensor_options() -> list[str]:
     return [SENSORS[key].option for key in PROCESSING_SENSORS]
 
 
+def ms_band_names(sensor: Sensor, descriptions: Sequence[str], count: int
+                  ) -> tuple[str, ...] | None:
+    """Names of the ``count`` bands of an MS file: its band ``descriptions`` when it has
+    any, else the sensor's band names when the counts match, else B, G, R, NIR for a
+    4-band extract of an 8-band WorldView MS; None when unknown."""
+    if any(descriptions):
+        return tuple(descriptions)
+    if len(sensor.band_names) == count:
+        return tuple(sensor.band_names)
+    if count == 4 and tuple(sensor.band_names) == WV_BANDS:
+        return BGRN
+    return None
+
+
 def get_sensor(name: str) -> Sensor:
     """Look a sensor up by key, display name or alias (case-insensitive)."""
     wanted = name.strip().lower()

@@ -22,7 +22,7 @@ from ..io.pair import (REGRID_RESAMPLING, check_pair, default_nodata, first_noda
                        ms_on_pan_grid, report_clipping, report_infinite)
 from ..io.raster_io import RasterReader, RasterWriter
 from ..io.windows import rows_window
-from ..sensors import Sensor, get_sensor
+from ..sensors import Sensor, get_sensor, ms_band_names
 
 
 def _numpy_type(name: Any) -> Any:
@@ -65,10 +65,7 @@ def pansharpen_classical_raster(pan_path: str, ms_path: str, output_path: str, m
                 f"({alignment.offset_x:g}, {alignment.offset_y:g}) PAN px")
         fb.info(f"method {m.name}, sensor {sensor.name}, MS GNyq "
                 f"{', '.join(f'{g:g}' for g in gnyq)}, PAN GNyq {sensor.pan_gnyq:g}")
-        names = (ms_i.band_descriptions if any(ms_i.band_descriptions)
-                 else sensor.band_names if len(sensor.band_names) == ms_i.band_count
-                 else BGRN if ms_i.band_count == 4 and sensor.band_names == WV_BANDS
-                 else None)
+        names = ms_band_names(sensor, ms_i.band_descriptions, ms_i.band_count)
         metadata = {
             "PANTINY_ENGINE_VERSION": __version__, "PANTINY_METHOD": m.name,
             "PANTINY_SENSOR": sensor.name, "PANTINY_RATIO": alignment.ratio,

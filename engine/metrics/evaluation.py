@@ -35,7 +35,7 @@ from ..io.placement import ms_to_pan_grid
 from ..io.raster_io import RasterReader, RasterWriter, read_metadata, same_crs
 from ..io.report_files import write_report
 from ..nodata import fill_with_band_means
-from ..sensors import BGRN, WV_BANDS, Sensor, get_sensor
+from ..sensors import Sensor, get_sensor, ms_band_names
 from .quality_map import LocalQuality, local_no_reference, local_reference
 
 #: Largest number of PAN pixels x (2 x bands + 1) evaluated in memory (float64): ~3 GiB.
@@ -158,10 +158,8 @@ class _Pair:
     def _band_names(self) -> list[str]:
         """Names of the MS bands read: the file's descriptions, else the sensor's."""
         info, sensor = self.ms_info, self.sensor
-        names = (list(info.band_descriptions) if any(info.band_descriptions)
-                 else list(sensor.band_names) if len(sensor.band_names) == info.band_count
-                 else list(BGRN) if info.band_count == 4 and sensor.band_names == WV_BANDS
-                 else [f"band {i + 1}" for i in range(info.band_count)])
+        names = (ms_band_names(sensor, info.band_descriptions, info.band_count)
+                 or [f"band {i + 1}" for i in range(info.band_count)])
         picked = self.ms_bands or range(1, info.band_count + 1)
         return [names[b - 1] or f"band {b}" for b in picked]
 

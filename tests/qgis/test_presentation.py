@@ -45,7 +45,8 @@ def test_classical_8_band_result_opens_in_true_colour(provider, shared_data, tmp
     assert _renderer_bands(out) == ("QgsMultiBandColorRenderer", (5, 3, 2))
     # the stretch comes from the data (2-98 %), not the data type's range
     from qgis.core import QgsRasterLayer
-    ce = QgsRasterLayer(out, "x").renderer().redContrastEnhancement()
+    layer = QgsRasterLayer(out, "x")  # kept alive: the renderer belongs to the layer
+    ce = layer.renderer().redContrastEnhancement()
     ds = gdal.Open(out)
     red = ds.GetRasterBand(5).ReadAsArray()
     assert red.min() <= ce.minimumValue() < ce.maximumValue() <= red.max()
@@ -161,7 +162,8 @@ def test_evaluate_reduced_writes_its_quality_map(provider, shared_data, tmp_path
     assert [ds.GetRasterBand(b + 1).GetDescription().split(",")[0] for b in range(3)] == [
         "local 1 - mean per-band Q (0 is best)", "local spectral angle", "local RMSE"]
     from qgis.core import QgsRasterLayer
-    r = QgsRasterLayer(qmap, "map").renderer()  # its style: composite, 0 = black = best
+    layer = QgsRasterLayer(qmap, "map")  # kept alive: the renderer belongs to the layer
+    r = layer.renderer()  # its style: composite, 0 = black = best
     assert (r.redBand(), r.greenBand(), r.blueBand()) == (1, 2, 3)
     assert r.redContrastEnhancement().minimumValue() == 0.0
     # without QUALITY_MAP nothing extra is returned

@@ -1,5 +1,6 @@
 """Full-resolution indices: ideal cases, plain per-block loops, masks, errors, a real patch."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ from engine.metrics import (
     d_lambda, d_lambda_k, d_rho, d_s, full_resolution_report, hqnr, q2n, qnr,
 )
 
-PATCH = Path("/work/shared/data/wv3-rr-patches/train.mat")
+PATCH = (Path(os.environ.get("PANTINY_DATA")
+         or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+         / "wv3-rr-patches" / "train.mat")
 WV3_GNYQ = [0.325, 0.355, 0.360, 0.350, 0.365, 0.360, 0.335, 0.315]
 
 

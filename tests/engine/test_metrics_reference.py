@@ -1,5 +1,6 @@
 """Reduced-resolution indices: analytic values, hand examples and simple loop references."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ from engine.metrics import (
     cc, ergas, psnr, q2n, q_avg, q_index, reduced_resolution_report, sam, scc, ssim,
 )
 
-PATCH = Path("/work/shared/data/wv3-rr-patches/train.mat")
+PATCH = (Path(os.environ.get("PANTINY_DATA")
+         or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+         / "wv3-rr-patches" / "train.mat")
 
 
 def uiqi_loop(x, y):

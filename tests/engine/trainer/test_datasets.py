@@ -15,7 +15,7 @@ from engine.errors import InputError  # noqa: E402
 from engine.filters import imresize_bicubic  # noqa: E402
 
 SHARED = Path(os.environ.get("PANTINY_SHARED_DATA") or os.environ.get("PANTINY_DATA")
-              or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+              or Path(__file__).resolve().parents[3].parent / "shared" / "data")
 RR_PATCHES = SHARED / "wv3-rr-patches" / "train.mat"
 
 

@@ -53,7 +53,7 @@ class AdaptationConfig:
     * ``guard_fraction``: share of ``patches`` kept aside (at least 1, at most 8) as
       reduced-resolution guard patches, never trained on: when adaptation makes their
       L1 error worse, the base model is kept.
-    * ``device``: 'cpu', 'cuda' or 'auto'.
+    * ``device``: 'cpu', 'cuda', 'cuda:N' or 'auto'.
     * ``beta``: weight of the full-resolution structural term (None: 0.25 for up to 4
       bands, 0.36 for more, the Z-PNN settings).
     """

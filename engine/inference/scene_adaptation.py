@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import InputError
 from ..feedback import Feedback
 from ..io.pair import block_aligned_windows
-from ..io.raster_io import RasterReader
-from ..sensors import Sensor, get_sensor
+from ..io.raster_io import RasterReader, sensor_metadata
+from ..sensors import Sensor, get_sensor, sensor_from_metadata
 
 #: Largest PAN area (pixels) read into memory for scene adaptation.
 ADAPT_MAX_PIXELS = 4_194_304
@@ -136,14 +136,13 @@ def adapt_for_raster(model: Any, pan_r: RasterReader, ms_r: RasterReader, ratio:
     from ..adaptation import AdaptationConfig, AdaptationUnavailable, adapt_model
 
     cfg = config if config is not None else AdaptationConfig()
-    dev = str(device)
-    cfg = replace(cfg, steps=int(steps), device="cuda" if dev.startswith("cuda") else "cpu")
+    cfg = replace(cfg, steps=int(steps), device=str(device))  # cuda:N kept, as inference
     pan, ms, note = read_scene(pan_r, ms_r, ratio, offset, ms_bands, pan_div, ms_div)
+    gains = sensor.gnyq(len(ms_bands))
     fb.info(f"scene adaptation on the {note}, sensor {sensor.name} (MTF gains "
-            f"{', '.join(f'{g:g}' for g in sensor.gnyq(len(ms_bands)))})")
+            f"{', '.join(f'{g:g}' for g in gains)})")
     try:
-        result = adapt_model(model, pan, ms, ratio=ratio,
-                             mtf_gains=sensor.gnyq(len(ms_bands)),
+        result = adapt_model(model, pan, ms, ratio=ratio, mtf_gains=gains,
                              pan_mtf_gain=sensor.pan_gnyq, config=cfg,
                              feedback=ProgressRange(fb, 5.0, 45.0), phase="area")
     except AdaptationUnavailable as exc:
@@ -174,9 +173,6 @@ def save_adapted(path: str, model: Any, meta: dict[str, Any], base_sha256: str,
 
 def sensor_from_files(*paths: str) -> Sensor | None:
     """The sensor named in the metadata of the first of ``paths`` that names one."""
-    from ..io.raster_io import sensor_metadata
-    from ..sensors import sensor_from_metadata
-
     for path in paths:
         try:
             found = sensor_from_metadata(sensor_metadata(path))

@@ -224,11 +224,10 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         except (EngineError, OSError) as exc:  # the raster is fine; only its style is missing
             style = None
             feedback.pushInfo(f"no default style written: {exc}")
-        if context.willLoadLayerOnCompletion(path):
-            details = context.layerToLoadOnCompletionDetails(path)
-            details.name = layer_name
-            if style:
-                details.setPostProcessor(TrueColourStyle.create())
+        self.name_loaded_layer(path, layer_name, context)
+        if style and context.willLoadLayerOnCompletion(path):
+            context.layerToLoadOnCompletionDetails(path).setPostProcessor(
+                TrueColourStyle.create())
 
     def quality_map_path(self, parameters: dict, context) -> str | None:
         """The QUALITY_MAP destination, or None when the user did not ask for one."""
@@ -245,13 +244,9 @@ class PanTinyAlgorithm(QgsProcessingAlgorithm):
         """Stop before computing when an output (or report) path is an input file or one of
         its sidecars (links, ``..``, letter case resolved): the input would be destroyed; or
         when an output cannot be written at all."""
-        from ..engine.errors import EngineError
         from ..engine.io.paths import check_outputs_distinct
 
-        try:
-            check_outputs_distinct(outputs, inputs)
-        except EngineError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+        self.run_engine(lambda: check_outputs_distinct(outputs, inputs))
 
     def run_engine(self, call: Callable[[], Any]) -> Any:
         """Run an engine call; engine errors become QgsProcessingException with the same text.

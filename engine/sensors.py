@@ -63,6 +63,14 @@ class Sensor:
         mean = sum(self.ms_gnyq) / len(self.ms_gnyq)
         return (mean,) * band_count
 
+    def gnyq_of(self, bands: Sequence[int], ms_band_count: int) -> tuple[float, ...]:
+        """MS GNyq of the 1-based ``bands`` picked from an MS of ``ms_band_count`` bands:
+        the sensor's entries for those bands when the MS has the sensor's native band
+        count, else as :meth:`gnyq` for ``len(bands)`` bands."""
+        if ms_band_count == len(self.ms_gnyq):
+            return self.gnyq(len(bands), [int(b) - 1 for b in bands])
+        return self.gnyq(len(bands))
+
 
 _UNKNOWN_NOTE = "no published GNyq; toolbox unknown-sensor defaults (MS 0.30, PAN 0.15)"
 

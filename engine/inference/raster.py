@@ -76,7 +76,9 @@ def default_bands(ms_band_count: int, model_band_count: int,
     )
 
 
-def _check_bands(bands: Sequence[int], ms_band_count: int, model_band_count: int) -> list[int]:
+def check_bands(bands: Sequence[int], ms_band_count: int, model_band_count: int) -> list[int]:
+    """``bands`` (1-based MS band numbers) checked against the MS and the model: integers,
+    existing bands, one per model band (:class:`~engine.errors.InputError` otherwise)."""
     out = []
     for b in bands:
         if isinstance(b, bool) or int(b) != b:
@@ -407,7 +409,7 @@ def _check_inputs(pan_info: RasterInfo, ms_info: RasterInfo, meta: dict[str, Any
     ms_bands = (
         default_bands(ms_info.band_count, model_bands, meta["bands"].get("names"))
         if bands is None or len(bands) == 0
-        else _check_bands(bands, ms_info.band_count, model_bands)
+        else check_bands(bands, ms_info.band_count, model_bands)
     )
     ckpt_ratios = meta.get("ratio")
     ckpt_ratios = ckpt_ratios if isinstance(ckpt_ratios, list) else [ckpt_ratios]

@@ -19,7 +19,7 @@ from ..feedback import Feedback
 from ..sensors import Sensor
 from ..weights.checkpoint import load_model, read_metadata
 from .predictor import TiledPredictor
-from .raster import default_bands, _check_bands
+from .raster import default_bands, check_bands
 from .scaling import Scaling
 from .scene_adaptation import ProgressRange
 
@@ -35,7 +35,7 @@ def model_fuser(checkpoint: str, ms_band_count: int, bands: Sequence[int] | None
     count = int(meta["bands"]["count"])
     names = meta["bands"].get("names")
     chosen = (default_bands(ms_band_count, count, names) if not bands
-              else _check_bands(bands, ms_band_count, count))
+              else check_bands(bands, ms_band_count, count))
     idx = [b - 1 for b in chosen]
     dev, msg = select_device(device)
     (fb.warning if msg.startswith("WARNING") else fb.info)(msg)
@@ -57,11 +57,9 @@ def model_fuser(checkpoint: str, ms_band_count: int, bands: Sequence[int] | None
             from ..adaptation import AdaptationConfig, adapt_model
 
             cfg = adapt_config if adapt_config is not None else AdaptationConfig()
-            cfg = replace(cfg, steps=int(adapt_steps),
-                          device="cuda" if dev.type == "cuda" else "cpu")
+            cfg = replace(cfg, steps=int(adapt_steps), device=str(dev))
             fb.info("scene adaptation on the degraded pair only (never on the reference)")
-            native = len(sensor.ms_gnyq) == ms_band_count
-            gains = sensor.gnyq(len(idx), band_indices=idx if native else None)
+            gains = sensor.gnyq_of(chosen, ms_band_count)
             result = adapt_model(model, pan_s, ms_s, ratio=ratio, mtf_gains=gains,
                                  pan_mtf_gain=sensor.pan_gnyq, config=cfg, valid=mask,
                                  feedback=ProgressRange(fb, 20.0, 70.0), phase="toolbox")

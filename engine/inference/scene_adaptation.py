@@ -138,7 +138,7 @@ def adapt_for_raster(model: Any, pan_r: RasterReader, ms_r: RasterReader, ratio:
     cfg = config if config is not None else AdaptationConfig()
     cfg = replace(cfg, steps=int(steps), device=str(device))  # cuda:N kept, as inference
     pan, ms, note = read_scene(pan_r, ms_r, ratio, offset, ms_bands, pan_div, ms_div)
-    gains = sensor.gnyq(len(ms_bands))
+    gains = sensor.gnyq_of(ms_bands, ms_r.info.band_count)
     fb.info(f"scene adaptation on the {note}, sensor {sensor.name} (MTF gains "
             f"{', '.join(f'{g:g}' for g in gains)})")
     try:

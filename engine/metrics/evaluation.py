@@ -148,11 +148,8 @@ class _Pair:
             self.readers = (pan_r, ms_r)  # closed below; kept for their +-inf counts
         self.pan, self.pan_valid = pan[0], pan_ok[0]
         self.ms, self.ms_valid = ms, ms_ok.all(axis=0)
-        native = len(self.sensor.ms_gnyq)
-        if self.ms_bands and self.ms_info.band_count == native:
-            self.gnyq = self.sensor.gnyq(count, [b - 1 for b in self.ms_bands])
-        else:
-            self.gnyq = self.sensor.gnyq(count)
+        self.gnyq = (self.sensor.gnyq_of(self.ms_bands, self.ms_info.band_count)
+                     if self.ms_bands else self.sensor.gnyq(count))
         self.band_names = self._band_names()
 
     def _band_names(self) -> list[str]:
@@ -253,9 +250,8 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
         fuser, deep, idx = model_fuser(checkpoint, pair.ms.shape[0], bands, pair.sensor,
                                        pair.alignment.ratio, adapt_steps, adapt_config,
                                        device, fb)
-        native = len(pair.sensor.ms_gnyq) == pair.ms.shape[0]
+        pair.gnyq = pair.sensor.gnyq_of([i + 1 for i in idx], pair.ms.shape[0])
         pair.ms = pair.ms[idx]
-        pair.gnyq = pair.sensor.gnyq(len(idx), band_indices=idx if native else None)
         pair.band_names = [pair.band_names[i] for i in idx]
     wants_more = bool(report_path or quality_map_path)
     result = reduced_resolution_scores(pair.pan, pair.ms, pair.alignment.ratio, method,

@@ -52,3 +52,10 @@ def test_classical_result_of_a_4_band_worldview_extract_gets_bgrn_names(shared_d
     ds = gdal.Open(out)
     assert [ds.GetRasterBand(b).GetDescription() for b in range(1, 5)] == list(
         ("Blue", "Green", "Red", "NIR"))
+
+
+def test_gnyq_of_picks_the_native_entries_of_the_chosen_bands():
+    wv3 = get_sensor("WorldView-3")
+    assert wv3.gnyq_of([2, 3, 5, 7], 8) == wv3.gnyq(4)          # the default B, G, R, NIR1
+    assert wv3.gnyq_of([1, 4, 6, 8], 8) == tuple(wv3.ms_gnyq[i] for i in (0, 3, 5, 7))
+    assert wv3.gnyq_of([1, 2, 3, 4], 4) == wv3.gnyq(4)          # a 4-band extract: B, G, R, NIR

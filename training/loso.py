@@ -275,15 +275,19 @@ def adaptation_available() -> bool:
 
 
 def adapt(model: Any, pan: np.ndarray, ms: np.ndarray, meta: dict[str, Any], steps: int | None,
-          valid: np.ndarray | None = None, phase: str = "area") -> tuple[Any, dict[str, Any]]:
+          valid: np.ndarray | None = None, phase: str = "area",
+          settings: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """A scene-adapted copy of ``model`` (:func:`engine.adaptation.adapt_model`, default
-    :class:`engine.adaptation.AdaptationConfig` unless ``steps``).  ``phase``: 'toolbox'
-    for Wald-degraded pairs, 'area' for real products.  A scene too small to adapt to
-    keeps the base model (recorded as skipped)."""
+    :class:`engine.adaptation.AdaptationConfig` unless ``steps`` or ``settings``, e.g.
+    ``{"lr": 3e-4}``).  ``phase``: 'toolbox' for Wald-degraded pairs, 'area' for real
+    products.  A scene too small to adapt to keeps the base model (recorded as skipped)."""
     from engine.adaptation import AdaptationConfig, adapt_model
     from engine.adaptation.config import AdaptationUnavailable
 
-    cfg = AdaptationConfig() if steps is None else AdaptationConfig(steps=int(steps))
+    kw = dict(settings or {})
+    if steps is not None:
+        kw["steps"] = int(steps)
+    cfg = AdaptationConfig(**kw)
     t0 = time.time()
     try:
         res = adapt_model(model, pan.astype(np.float32), ms.astype(np.float32),
@@ -291,7 +295,8 @@ def adapt(model: Any, pan: np.ndarray, ms: np.ndarray, meta: dict[str, Any], ste
                           pan_mtf_gain=float(meta["pan_gnyq"]), config=cfg, valid=valid,
                           phase=phase)
     except AdaptationUnavailable as exc:
-        return model, {"skipped": str(exc), "seconds": round(time.time() - t0, 2)}
+        return model, {"skipped": str(exc), "config": cfg.as_dict(),
+                       "seconds": round(time.time() - t0, 2)}
     info = dict(res.to_metadata()) if hasattr(res, "to_metadata") else {}
     info["seconds"] = round(time.time() - t0, 2)
     info["reverted"] = bool(getattr(res, "reverted", False))
@@ -340,9 +345,18 @@ def baseline_predictors(meta: dict[str, Any]) -> dict[str, Callable]:
     return {label: mk(m) for label, m in BASELINE_METHODS.items()}
 
 
+def adaptation_label(steps: int | None, settings: dict[str, Any] | None = None) -> str:
+    """Column label of an adapted model: ``" + adaptation"`` at the defaults, else with the
+    settings that differ, e.g. ``" + adaptation (60 steps, lr 0.0003)"``."""
+    parts = ([f"{steps} steps"] if steps is not None else []) + [
+        f"{k} {v}" for k, v in sorted((settings or {}).items())]
+    return " + adaptation" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
                      with_adaptation: bool, label: str = MODEL,
-                     infos: list | None = None) -> dict[str, Callable]:
+                     infos: list | None = None,
+                     adapt_settings: dict[str, Any] | None = None) -> dict[str, Callable]:
     r = int(meta["ratio"])
 
     def plain(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
@@ -352,11 +366,12 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
     if with_adaptation:
         def adapted(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
             m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"),
-                            "toolbox" if kind == "rr" else "area")
+                            "toolbox" if kind == "rr" else "area", adapt_settings)
             if infos is not None:
-                infos.append({"scene": meta["name"], "kind": kind, **info})
+                infos.append({"scene": meta["name"], "kind": kind,
+                              "label": label + suffix, **info})
             return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
-        suffix = " + adaptation" if adapt_steps is None else f" + adaptation ({adapt_steps} steps)"
+        suffix = adaptation_label(adapt_steps, adapt_settings)
         preds[label + suffix] = adapted
     return preds
 
@@ -403,9 +418,11 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
               steps: int = 300, groups: Sequence[str] | None = None, single: bool = False,
               reuse: bool = False, adapt_steps: int | None = None, adaptation: str = "auto",
               per_dataset: int = 6, max_size: int = 512, base: dict[str, Any] | None = None,
-              data_dir: str | None = None, log: Log = _stderr) -> dict[str, Any]:
+              data_dir: str | None = None, log: Log = _stderr,
+              adapt_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train (unless ``reuse``) and evaluate; see the module docstring.  Returns the
-    results (also written to ``<out>/results.json``)."""
+    results (also written to ``<out>/results.json``).  ``adapt_settings``: fields of
+    :class:`engine.adaptation.AdaptationConfig` that differ from its defaults."""
     import torch
 
     from engine.weights.checkpoint import load_model
@@ -471,7 +488,8 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
                 continue
             meta = scene["meta"]
             preds = model_predictors(model, meta, adapt_steps, with_adapt,
-                                     infos=entry["adaptation_runs"])
+                                     infos=entry["adaptation_runs"],
+                                     adapt_settings=adapt_settings)
             if single_model is not None:
                 preds.update(model_predictors(single_model, meta, None, False,
                                               label=f"single group ({entry['single_group']})"))
@@ -615,6 +633,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--adapt-steps", type=int, default=None,
                     help="adaptation steps (default: AdaptationConfig's, column 'model + "
                          "adaptation'; others get their own column)")
+    ap.add_argument("--adapt-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an AdaptationConfig field for the adaptation column (YAML value, "
+                         "e.g. lr=3e-4 or scheme=both); repeatable")
     ap.add_argument("--per-dataset", type=int, default=6,
                     help="at most this many scenes per dataset are evaluated")
     ap.add_argument("--max-size", type=int, default=512,
@@ -637,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = run_study(args.data_root, args.out, args.recipe, args.steps, args.groups,
                         args.single, args.reuse, args.adapt_steps, args.adaptation,
                         args.per_dataset, args.max_size, parse_sets(args.set),
-                        args.data_dir)
+                        args.data_dir, adapt_settings=parse_sets(args.adapt_set))
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -192,6 +192,14 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     res = json.loads((run / "results.json").read_text())
     assert "model + adaptation (2 steps)" in res["groups"]["VHR"]["mean"]
     assert len(res["groups"]["VHR"]["adaptation_runs"]) == 2     # RR pair and FR pair
+    # other adaptation settings get a column of their own; earlier columns are kept
+    assert main(args + ["--reuse", "--adaptation", "on", "--adapt-steps", "2",
+                        "--adapt-set", "lr=0.001"]) == 0
+    res = json.loads((run / "results.json").read_text())
+    mean = res["groups"]["VHR"]["mean"]
+    assert {"model + adaptation (2 steps)", "model + adaptation (2 steps, lr 0.001)"} <= set(mean)
+    runs = res["groups"]["VHR"]["adaptation_runs"]
+    assert [r["config"]["lr"] for r in runs if "lr 0.001" in r["label"]] == [0.001, 0.001]
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]
     assert main(missing) == 2

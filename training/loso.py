@@ -70,6 +70,8 @@ DEFAULT_RECIPE: dict[str, Any] = {
 STEPS_PER_EPOCH = 25
 MODEL = "model"
 MODEL_ADAPTED = "model + adaptation"
+#: Label suffix of a model's output after the spectral consistency correction.
+CORRECTED = " + spectral correction"
 BASELINE_METHODS = {"EXP": "exp", "GDAL Brovey": "gdal_brovey", "MTF-GLP-HPM": "mtf_glp_hpm"}
 RR_KEYS = ("Q2N", "SAM", "ERGAS")
 FR_KEYS = ("HQNR", "D_RHO")
@@ -356,14 +358,29 @@ def adaptation_label(steps: int | None, settings: dict[str, Any] | None = None) 
 def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
                      with_adaptation: bool, label: str = MODEL,
                      infos: list | None = None,
-                     adapt_settings: dict[str, Any] | None = None) -> dict[str, Callable]:
+                     adapt_settings: dict[str, Any] | None = None,
+                     correction: bool = False) -> dict[str, Callable]:
+    """Fusers of ``model`` for :func:`score_scene`: the model as it is, adapted to the
+    scene (``with_adaptation``) and, with ``correction``, each of them followed by the
+    spectral consistency correction (:mod:`engine.inference.spectral_correction`, the
+    sensor's MTF gains) under its own label."""
     r = int(meta["ratio"])
+    memo: dict[tuple[str, str], np.ndarray] = {}
+
+    def remembered(key: str, fn: Callable) -> Callable:
+        def run(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
+            if (key, kind) not in memo:
+                memo[(key, kind)] = fn(kind, a)
+            return memo[(key, kind)]
+        return run
 
     def plain(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
         return model_predict(model, a["pan"], a["lms"], r, a.get("valid"))
 
-    preds = {label: plain}
+    preds = {label: remembered(label, plain)}
     if with_adaptation:
+        suffix = adaptation_label(adapt_steps, adapt_settings)
+
         def adapted(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
             m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"),
                             "toolbox" if kind == "rr" else "area", adapt_settings)
@@ -371,8 +388,13 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
                 infos.append({"scene": meta["name"], "kind": kind,
                               "label": label + suffix, **info})
             return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
-        suffix = adaptation_label(adapt_steps, adapt_settings)
-        preds[label + suffix] = adapted
+        preds[label + suffix] = remembered(label + suffix, adapted)
+    if correction:
+        from engine.inference.spectral_correction import correct
+
+        def corrected(fn: Callable) -> Callable:
+            return lambda kind, a: correct(fn(kind, a), a["lms"], r, meta["gnyq"])
+        preds.update({f"{k}{CORRECTED}": corrected(fn) for k, fn in list(preds.items())})
     return preds
 
 
@@ -419,10 +441,13 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
               reuse: bool = False, adapt_steps: int | None = None, adaptation: str = "auto",
               per_dataset: int = 6, max_size: int = 512, base: dict[str, Any] | None = None,
               data_dir: str | None = None, log: Log = _stderr,
-              adapt_settings: dict[str, Any] | None = None) -> dict[str, Any]:
+              adapt_settings: dict[str, Any] | None = None,
+              correction: bool = False) -> dict[str, Any]:
     """Train (unless ``reuse``) and evaluate; see the module docstring.  Returns the
     results (also written to ``<out>/results.json``).  ``adapt_settings``: fields of
-    :class:`engine.adaptation.AdaptationConfig` that differ from its defaults."""
+    :class:`engine.adaptation.AdaptationConfig` that differ from its defaults;
+    ``correction``: also score every model output after the spectral consistency
+    correction."""
     import torch
 
     from engine.weights.checkpoint import load_model
@@ -489,7 +514,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
             meta = scene["meta"]
             preds = model_predictors(model, meta, adapt_steps, with_adapt,
                                      infos=entry["adaptation_runs"],
-                                     adapt_settings=adapt_settings)
+                                     adapt_settings=adapt_settings, correction=correction)
             if single_model is not None:
                 preds.update(model_predictors(single_model, meta, None, False,
                                               label=f"single group ({entry['single_group']})"))
@@ -636,6 +661,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--adapt-set", action="append", default=[], metavar="KEY=VALUE",
                     help="an AdaptationConfig field for the adaptation column (YAML value, "
                          "e.g. lr=3e-4 or scheme=both); repeatable")
+    ap.add_argument("--correction", action="store_true",
+                    help="also score each model output after the spectral consistency "
+                         "correction (columns '... + spectral correction')")
     ap.add_argument("--per-dataset", type=int, default=6,
                     help="at most this many scenes per dataset are evaluated")
     ap.add_argument("--max-size", type=int, default=512,
@@ -658,7 +686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = run_study(args.data_root, args.out, args.recipe, args.steps, args.groups,
                         args.single, args.reuse, args.adapt_steps, args.adaptation,
                         args.per_dataset, args.max_size, parse_sets(args.set),
-                        args.data_dir, adapt_settings=parse_sets(args.adapt_set))
+                        args.data_dir, adapt_settings=parse_sets(args.adapt_set),
+                        correction=args.correction)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -194,10 +194,15 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     assert len(res["groups"]["VHR"]["adaptation_runs"]) == 2     # RR pair and FR pair
     # other adaptation settings get a column of their own; earlier columns are kept
     assert main(args + ["--reuse", "--adaptation", "on", "--adapt-steps", "2",
-                        "--adapt-set", "lr=0.001"]) == 0
+                        "--adapt-set", "lr=0.001", "--correction"]) == 0
     res = json.loads((run / "results.json").read_text())
     mean = res["groups"]["VHR"]["mean"]
-    assert {"model + adaptation (2 steps)", "model + adaptation (2 steps, lr 0.001)"} <= set(mean)
+    assert {"model + adaptation (2 steps)", "model + adaptation (2 steps, lr 0.001)",
+            "model + spectral correction",
+            "model + adaptation (2 steps, lr 0.001) + spectral correction"} <= set(mean)
+    # the correction gives the model's output the MS's colours back: never farther from
+    # the MS at full resolution (Khan's D_lambda is the spectral half of HQNR)
+    assert mean["model + spectral correction"]["HQNR"] > mean["model"]["HQNR"]
     runs = res["groups"]["VHR"]["adaptation_runs"]
     assert [r["config"]["lr"] for r in runs if "lr 0.001" in r["label"]] == [0.001, 0.001]
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",

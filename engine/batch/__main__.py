@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="steps of scene adaptation per scene (default 0: off; for an "
                              "archive of one satellite, adapt once with pantiny:pansharpen's "
                              "ADAPTED_MODEL and pass it as --model-file instead)")
+    parser.add_argument("--no-spectral-correction", action="store_true",
+                        help="keep the model output as it is (default: spectral consistency "
+                             "correction, as pantiny:pansharpen's SPECTRAL_CORRECTION)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per process (default: torch's, which follows "
                              "OMP_NUM_THREADS; torchrun sets it to 1 with several processes "
@@ -152,7 +155,8 @@ def _settings(args: argparse.Namespace) -> tuple[BatchSettings, dict]:
         checkpoint=checkpoint, bands=_parse_bands(args.bands), device=args.device,
         precision=args.precision, tile_size=args.tile_size, overlap=args.overlap,
         creation_options=args.creation_options or None, sensor=args.sensor,
-        adapt_steps=args.adapt_steps, force=args.force)
+        adapt_steps=args.adapt_steps, spectral_correction=not args.no_spectral_correction,
+        force=args.force)
     return settings, settings.key(sha256)
 
 

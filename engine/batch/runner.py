@@ -45,6 +45,7 @@ class BatchSettings:
     creation_options: str | None = None
     sensor: str | None = None
     adapt_steps: int = 0
+    spectral_correction: bool = True
     force: bool = False
 
     def key(self, checkpoint_sha256: str) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class BatchSettings:
             "creation_options": self.creation_options or "",
             "sensor": self.sensor or "",
             "adapt_steps": int(self.adapt_steps),
+            "spectral_correction": bool(self.spectral_correction),
         }
 
 
@@ -172,6 +174,7 @@ def _make_scene(scene: Scene, settings: BatchSettings, key: dict[str, Any], log:
             tile_size=settings.tile_size, overlap=settings.overlap,
             creation_options=settings.creation_options,
             sensor=settings.sensor, adapt_steps=settings.adapt_steps,
+            spectral_correction=settings.spectral_correction,
             feedback=_SceneFeedback(log, scene))
         seconds = time.perf_counter() - t0
         completion.write_record(scene.pan, scene.ms, scene.output, key, {

@@ -37,6 +37,7 @@ from ..io.raster_io import RasterInfo, RasterReader, RasterWriter
 from ..sensors import WV_BGRN_INDICES, Sensor
 from ..io.windows import column_chunks, row_strips, rows_window
 from .scaling import DEFAULT_MAX_SAMPLES, Scaling
+from .spectral_correction import correct_rows
 from .scene_adaptation import ProgressRange, adapt_for_raster, resolve_sensor, save_adapted
 
 #: MS placement used to build ``bms`` from a georeferenced MS (as the training data's
@@ -232,6 +233,7 @@ def pansharpen_raster(
     adapt_steps: int = 0,
     adapt_config: Any = None,
     adapted_model_path: str | None = None,
+    spectral_correction: bool = True,
 ) -> dict[str, Any]:
     """Pan-sharpen ``ms_path`` with ``pan_path`` using the model in ``checkpoint_path``.
 
@@ -258,6 +260,9 @@ def pansharpen_raster(
       is replaced by ``adapt_steps``, its ``device`` by the inference device).
     * ``adapted_model_path``: write the model actually used (adapted, or the base model
       when the guard reverted) as a checkpoint there, usable as ``checkpoint_path``.
+    * ``spectral_correction``: replace what the model output holds below the MS
+      resolution by the MS itself (:mod:`engine.inference.spectral_correction`, the
+      sensor's MTF gains), so that the result, degraded back, matches the MS.
 
     The output lies on the PAN grid (same size, geotransform, CRS) with one band per
     model band, described by the checkpoint's band names.  It is nodata wherever the
@@ -274,7 +279,8 @@ def pansharpen_raster(
     ``DEVICE_USED``, ``BANDS``, ``SCALING``, ``TILE_SIZE``, ``OVERLAP``, ``BATCH_SIZE``,
     ``BLEND``, ``SECONDS``, ``MPIX_PER_S``, ``SENSOR``, ``ADAPTATION`` (the
     :meth:`~engine.adaptation.AdaptationResult.to_metadata` record, or None) and
-    ``ADAPTED_MODEL`` (the checkpoint written, or None).
+    ``ADAPTED_MODEL`` (the checkpoint written, or None) and ``SPECTRAL_CORRECTION``
+    (the MTF gains it used, or None when off).
     """
     fb: Feedback = feedback if feedback is not None else NullFeedback()
     t_start = time.perf_counter()
@@ -300,6 +306,8 @@ def pansharpen_raster(
         for msg in predictor.messages:
             fb.warning(msg)
         floor = _output_floor(ms_r.info, scale, fb)
+        correction = (sensor_obj.gnyq_of(inputs.ms_bands, ms_r.info.band_count)
+                      if spectral_correction else None)
         pan_info = pan_r.info
         plan = fallback_plan(dev, tile_size, overlap)
 
@@ -316,6 +324,9 @@ def pansharpen_raster(
             provenance["PANTINY_SENSOR"] = sensor_obj.key
             provenance["PANTINY_ADAPTATION"] = json.dumps(
                 adaptation.to_metadata() if adaptation is not None else {"steps": 0})
+            provenance["PANTINY_SPECTRAL_CORRECTION"] = (
+                "off" if correction is None else
+                f"F + (bms - LP(F)), MTF gains {', '.join(f'{g:g}' for g in correction)}")
             writer = RasterWriter(
                 output_path, pan_info.width, pan_info.height, len(inputs.band_names),
                 dtype=inputs.out_dtype, geotransform=pan_info.geotransform,
@@ -324,7 +335,7 @@ def pansharpen_raster(
                 metadata=provenance, cog=cog,
             )
             path, n_clipped = _stream(pred, pan_r, ms_r, inputs, scale, writer, stream_fb,
-                                      floor)
+                                      floor, correction)
             return pred, writer, path, n_clipped
 
         (predictor, writer, out_path, clipped), used = run_with_fallback(
@@ -359,6 +370,7 @@ def pansharpen_raster(
         "SENSOR": sensor_obj.key,
         "ADAPTATION": adaptation.to_metadata() if adaptation is not None else None,
         "ADAPTED_MODEL": adapted_path,
+        "SPECTRAL_CORRECTION": list(correction) if correction is not None else None,
     }
 
 
@@ -537,11 +549,13 @@ def _provenance(meta: dict[str, Any], checkpoint_path: str, sha256: str, inputs:
 
 def _stream(predictor: TiledPredictor, pan_r: RasterReader, ms_r: RasterReader,
             inputs: _Inputs, scale: _InputScale, writer: RasterWriter, fb: Feedback,
-            floor: float | None = 0.0) -> tuple[str, int]:
+            floor: float | None = 0.0, correction: Sequence[float] | None = None
+            ) -> tuple[str, int]:
     """Predict row block by row block into ``writer``; close it (the file appears) or
-    abort it (nothing is left) on any error or cancellation.  Output values below
-    ``floor`` (None: no clip) are set to it.  Returns the output path and the number of
-    values clipped."""
+    abort it (nothing is left) on any error or cancellation.  With ``correction`` (MTF
+    gains) the model output goes through the spectral consistency correction first.
+    Output values below ``floor`` (None: no clip) are set to it.  Returns the output
+    path and the number of values clipped."""
     height, width = pan_r.info.height, pan_r.info.width
     ms_div = scale.ms_div[:, None, None].astype(np.float32)
     clipped = 0
@@ -550,11 +564,15 @@ def _stream(predictor: TiledPredictor, pan_r: RasterReader, ms_r: RasterReader,
             fb.set_progress(5.0 + 95.0 * fraction)
 
         sink = _BlockAlignedWriter(writer)
-        for y0, block in predictor.predict_rows(
-            _row_reader(pan_r, ms_r, inputs, scale), height, width,
-            fill_pan=scale.fill_pan, fill_ms=scale.fill_ms,
-            progress=progress, is_canceled=fb.is_canceled,
-        ):
+        read_rows = _row_reader(pan_r, ms_r, inputs, scale)
+        blocks = predictor.predict_rows(
+            read_rows, height, width, fill_pan=scale.fill_pan, fill_ms=scale.fill_ms,
+            progress=progress, is_canceled=fb.is_canceled)
+        if correction is not None:
+            # the readers are idle while a yielded block is held (TiledPredictor.predict_rows)
+            blocks = correct_rows(blocks, lambda y0, y1: read_rows(y0, y1)[1], height,
+                                  inputs.alignment.ratio, correction)
+        for y0, block in blocks:
             if floor is not None:
                 low = block < floor  # NaN (nodata) compares False
                 if low.any():

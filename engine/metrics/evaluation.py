@@ -222,13 +222,16 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
                            quality_map_path: str | None = None, *,
                            checkpoint: str | None = None, bands: Sequence[int] | None = None,
                            adapt_steps: int = 0, adapt_config: Any = None,
-                           device: str = "auto") -> dict[str, float]:
+                           device: str = "auto",
+                           spectral_correction: bool = True) -> dict[str, float]:
     """Wald-protocol scores of ``method`` on a real PAN/MS pair given as files.
 
     ``checkpoint``: evaluate that deep model instead of the classical ``method`` (which
     then only labels the report), on the 1-based MS ``bands`` (default: from the model's
     bands, e.g. 2, 3, 5, 7 of an 8-band WorldView MS), after ``adapt_steps`` steps of scene
-    adaptation on the degraded pair (never on the reference; :mod:`engine.adaptation`).
+    adaptation on the degraded pair (never on the reference; :mod:`engine.adaptation`),
+    with the spectral consistency correction unless ``spectral_correction`` is False
+    (:mod:`engine.inference.spectral_correction`, as pan-sharpening applies it).
     Returns the score dict (Q2N, SAM in degrees, ERGAS, SCC, Q_AVG, PSNR, SSIM, CC);
     writes a JSON/HTML report to ``report_path`` when given (with the ``baselines``
     scored on the same reduced pair beside ``method``), and the local Q, SAM and relative
@@ -249,7 +252,7 @@ def evaluate_reduced_files(pan_path: str, ms_path: str, method: str, sensor: str
 
         fuser, deep, idx = model_fuser(checkpoint, pair.ms.shape[0], bands, pair.sensor,
                                        pair.alignment.ratio, adapt_steps, adapt_config,
-                                       device, fb)
+                                       device, fb, spectral_correction)
         pair.gnyq = pair.sensor.gnyq_of([i + 1 for i in idx], pair.ms.shape[0])
         pair.ms = pair.ms[idx]
         pair.band_names = [pair.band_names[i] for i in idx]

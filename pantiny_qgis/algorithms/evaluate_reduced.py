@@ -6,6 +6,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
@@ -46,6 +47,7 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
     MODEL_FILE = "MODEL_FILE"
     BANDS = "BANDS"
     ADAPT_STEPS = "ADAPT_STEPS"
+    SPECTRAL_CORRECTION = "SPECTRAL_CORRECTION"
     DEVICE = "DEVICE"
 
     def name(self) -> str:
@@ -82,7 +84,9 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         "with your own checkpoint) to judge the neural network on your own scene beside the "
         "classical methods. With ADAPT_STEPS > 0 the model is first adapted to the scene "
         "(Scarpa, Vitale & Cozzolino, IEEE TGRS 2018) using only the degraded pair, never "
-        "the reference, so the scores show what adaptation would bring on this scene.",
+        "the reference, so the scores show what adaptation would bring on this scene. "
+        "SPECTRAL_CORRECTION (on by default, as in 'Pan-sharpen (deep learning)') keeps the "
+        "MS's colours below the MS resolution; turn it off to score the raw network output.",
     )
     parameter_help = {
         PanTinyAlgorithm.PAN: "the panchromatic raster (one band) at full resolution.",
@@ -97,6 +101,8 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
                "reference is the same bands.",
         ADAPT_STEPS: "(deep models) steps of scene adaptation on the degraded pair before "
                      "fusing it (0 = off).",
+        SPECTRAL_CORRECTION: "(deep models) apply the spectral correction of 'Pan-sharpen "
+                             "(deep learning)' to the model output (default on).",
         DEVICE: "(advanced, deep models) auto, cpu or cuda.",
         PanTinyAlgorithm.SENSOR: "the satellite; sets the MTF gains of the degradation filters.",
         PanTinyAlgorithm.BLOCK_SIZE: "block size of Q2n and window of Q in pixels (default 32).",
@@ -133,6 +139,9 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.ADAPT_STEPS, self.tr("Scene adaptation steps for a deep model (0 = off)"),
             NUMBER_INTEGER, 0, minValue=0, maxValue=10000))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.SPECTRAL_CORRECTION, self.tr("Spectral correction of a deep model's output"),
+            defaultValue=True))
         device = QgsProcessingParameterEnum(
             self.DEVICE, self.tr("Device for a deep model"), options=["auto", "cpu", "cuda"],
             defaultValue="auto")
@@ -172,7 +181,8 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
             pan, ms, method=method, sensor=sensor, block_size=block,
             report_path=report_path or None, feedback=EngineFeedback(feedback),
             quality_map_path=map_path, checkpoint=checkpoint, bands=bands, adapt_steps=steps,
-            device=device))
+            device=device, spectral_correction=self.parameterAsBoolean(
+                parameters, self.SPECTRAL_CORRECTION, context)))
         results = {key: float(scores[key]) for key in REDUCED_OUTPUTS}
         if report_path:
             results[self.REPORT] = str(report_path)

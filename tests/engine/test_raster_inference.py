@@ -131,25 +131,37 @@ def test_output_on_pan_grid_with_provenance(tmp_path, pair, ckpt):
     _no_leftovers(tmp_path, {"pan.tif", "ms.tif", "out.tif"})
 
 
-@pytest.mark.parametrize("chunk", [2048, 24])
-def test_streamed_equals_in_memory_pipeline(tmp_path, pair, ckpt, chunk, monkeypatch):
-    """Strip-wise reading, column-chunked placement and tiled inference give the
-    whole-array result (chunk 24: five placement chunks per strip)."""
+@pytest.mark.parametrize("chunk,correction", [(2048, True), (24, True), (2048, False)])
+def test_streamed_equals_in_memory_pipeline(tmp_path, pair, ckpt, chunk, correction,
+                                            monkeypatch):
+    """Strip-wise reading, column-chunked placement, tiled inference and the strip-wise
+    spectral correction give the whole-array result (chunk 24: five placement chunks per
+    strip)."""
     import engine.inference.raster as ri
+    from engine.inference.spectral_correction import correct
+    from engine.sensors import get_sensor
 
     monkeypatch.setattr(ri, "PLACEMENT_CHUNK", chunk)
     pan_p, ms_p, pan, ms = pair
     out_p = str(tmp_path / "out.tif")
-    pansharpen_raster(pan_p, ms_p, out_p, ckpt, device="cpu", out_dtype="float32", **TILE)
-    got, _ = _read(out_p)
+    res = pansharpen_raster(pan_p, ms_p, out_p, ckpt, device="cpu", out_dtype="float32",
+                            spectral_correction=correction, **TILE)
+    got, ds = _read(out_p)
+    gains = get_sensor("generic").gnyq(4)
+    assert res["SPECTRAL_CORRECTION"] == (list(gains) if correction else None)
+    assert ds.GetMetadata()["PANTINY_SPECTRAL_CORRECTION"].startswith(
+        "F + (bms - LP(F)), MTF gains 0.3" if correction else "off")
     sc = Scaling().fit(ms=ms.astype(np.float64), pan=pan.astype(np.float64))
     bms = ms_to_pan_grid(ms / sc.ms_scale, Alignment(R), (H, W), "interp23tap", "area")
     from engine.weights.checkpoint import load_model
 
     model, _ = load_model(ckpt)
-    want = TiledPredictor(model, "cpu", **TILE).predict(
-        (pan / sc.pan_scale).astype(np.float32), bms.astype(np.float32)) * sc.ms_scale
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    want = TiledPredictor(model, "cpu", clip_min=None, **TILE).predict(
+        (pan / sc.pan_scale).astype(np.float32), bms.astype(np.float32))
+    if correction:
+        want = correct(want, bms, R, gains)
+    want = np.maximum(want, 0.0)  # the output is clipped at 0 (an unsigned MS)
+    np.testing.assert_allclose(got, want * sc.ms_scale, rtol=1e-4, atol=1e-3)
 
 
 def test_nodata_propagates(tmp_path, ckpt):

@@ -124,3 +124,30 @@ def test_cancel_during_adaptation_leaves_no_output(provider, shared_data, tmp_pa
              CancelDuringAdaptation())
     assert not out.exists() and not ckpt.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ms.tif", "pan.tif"]
+
+
+def test_spectral_correction_keeps_the_ms_colours_on_an_unseen_sensor(provider, shared_data,
+                                                                       tmp_path):
+    """pantiny-bgrn-v2 never saw the 0.5 m / 2 m Zhengzhou sensor; its raw output drifts
+    from the MS colours (Khan's D_lambda), which SPECTRAL_CORRECTION (on by default)
+    brings back, and the output records what was done."""
+    from engine.metrics.no_reference import d_lambda_k
+
+    root = shared_data / "vhr-zhengzhou"
+    pan, ms = str(tmp_path / "pan.tif"), str(tmp_path / "ms.tif")
+    gdal.Translate(pan, str(root / "pan.tif"), srcWin=[0, 0, 512, 512])
+    gdal.Translate(ms, str(root / "ms.tif"), srcWin=[0, 0, 128, 128], bandList=[3, 2, 1, 4])
+    common = {"PAN": pan, "MS": ms, "MODEL": "pantiny-bgrn-v2", "ADAPT_STEPS": 0,
+              "DEVICE": "cpu"}
+    on = _run("pansharpen", {**common, "OUTPUT": str(tmp_path / "on.tif")})["OUTPUT"]
+    off = _run("pansharpen", {**common, "SPECTRAL_CORRECTION": False,
+                              "OUTPUT": str(tmp_path / "off.tif")})["OUTPUT"]
+    assert gdal.Open(on).GetMetadataItem("PANTINY_SPECTRAL_CORRECTION").startswith(
+        "F + (bms - LP(F)), MTF gains 0.3")
+    assert gdal.Open(off).GetMetadataItem("PANTINY_SPECTRAL_CORRECTION") == "off"
+    ms_a = gdal.Open(ms).ReadAsArray().astype(np.float64)
+    scores = {}
+    for name, path in (("on", on), ("off", off)):
+        fused = gdal.Open(path).ReadAsArray().astype(np.float64)[:, :508, :508]
+        scores[name] = d_lambda_k(fused, ms_a[:, :127, :127], 4, 0.3)
+    assert scores["on"] < scores["off"] - 0.02, scores

@@ -10,7 +10,8 @@ that each has its own peak RSS):
   settings (:func:`engine.inference.raster.pansharpen_raster`, what
   ``pantiny:pansharpen`` runs); seconds, MPix/s (PAN pixels), ratio to GDAL Brovey, peak
   RSS; with ``--before-commit`` also the same PanTiny run with the code of an older
-  commit (``git archive`` into a temporary folder), the "before";
+  commit (``git archive`` into a temporary folder), the "before"; and PanTiny without
+  the spectral correction (what the correction costs);
 * once through ``qgis_process run pantiny:pansharpen`` (start-up included) on
   wv3-shanghai, unless ``--no-qgis``;
 * PanTiny with scene adaptation at its default, when ``engine.adaptation`` exists
@@ -95,7 +96,9 @@ def _child(job: dict) -> dict:
         res = pansharpen_raster(job["pan"], job["ms"], job["out"],
                                 model_path(default_model_id()), device="cpu",
                                 **({"adapt_steps": job["adapt_steps"], "sensor": "WorldView-3"}
-                                   if job.get("adapt_steps") else {}))
+                                   if job.get("adapt_steps") else {}),
+                                **({"spectral_correction": False}
+                                   if job.get("spectral_correction") is False else {}))
         if job.get("adapt_steps"):
             extra["adaptation"] = res.get("ADAPTATION")
         extra = {**extra, "torch_threads": torch.get_num_threads(),
@@ -340,7 +343,9 @@ def main() -> None:
             small = name == "wv3-shanghai"
             jobs = [("GDAL Brovey (gdal_pansharpen)", {"kind": "brovey"}),
                     ("MTF-GLP-HPM (this plugin)", {"kind": "hpm"}),
-                    ("PanTiny, default settings", {"kind": "pantiny"})]
+                    ("PanTiny, default settings", {"kind": "pantiny"}),
+                    ("PanTiny without the spectral correction",
+                     {"kind": "pantiny", "spectral_correction": False})]
             if _adaptation_available():
                 from engine.adaptation.config import DEFAULT_STEPS
 

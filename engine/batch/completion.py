@@ -69,8 +69,8 @@ def done_reason(pan: str, ms: str, output: str, settings: Mapping[str, Any]) -> 
     if files.get("pan") != facts["pan"] or files.get("ms") != facts["ms"]:
         return "the PAN or MS file changed since the output was made"
     if record.get("settings") != json.loads(json.dumps(dict(settings))):
-        return ("the output was made with other settings (model, bands, tiling, precision or "
-                "scene adaptation)")
+        return ("the output was made with other settings (model, bands, tiling, precision, "
+                "scene adaptation or spectral correction)")
     return None
 
 

@@ -129,9 +129,14 @@ def test_scene_adaptation_settings_reach_the_engine_and_the_completion_record(tm
     key = adapted.key("sha")
     assert process_scene(scene, adapted, key, RankLog(), run) == "done"
     assert seen["sensor"] == "IKONOS" and seen["adapt_steps"] == 20
+    assert seen["spectral_correction"] is True        # the default, as in the plugin
     assert completion.done_reason(scene.pan, scene.ms, scene.output, key) is None
     plain = BatchSettings(checkpoint="unused.ckpt").key("sha")
     assert "scene adaptation" in completion.done_reason(scene.pan, scene.ms, scene.output, plain)
+    raw = BatchSettings(checkpoint="unused.ckpt", sensor="IKONOS", adapt_steps=20,
+                        spectral_correction=False)
+    assert "spectral correction" in completion.done_reason(scene.pan, scene.ms, scene.output,
+                                                           raw.key("sha"))
 
 
 def test_a_scene_held_by_another_process_is_left_to_it(tmp_path):

@@ -31,8 +31,9 @@ evaluated on every other held-out group.  ``--recipe aug`` trains on
 ``<group>/train_aug.h5`` (Wald patches plus randomised degradations, :mod:`training.augment`),
 ``--recipe plain`` on ``<group>/train.h5``.  ``--reuse`` only evaluates the checkpoints of an
 earlier run (no training), keeping the scores it already has (e.g. to add the
-adaptation columns).  Results: ``<out>/results.json`` and ``<out>/results.md``;
-``--write`` puts the table into a Markdown file's ``## Leave-one-sensor-out`` section.
+adaptation columns).  ``--checkpoint CKPT`` trains nothing and scores that one model on
+every group (a bundled model on the sensors it was trained on, for comparison).
+Results: ``<out>/results.json`` and ``<out>/results.md``; ``--write`` puts the table into a Markdown file's ``## Leave-one-sensor-out`` section.
 """
 
 from __future__ import annotations
@@ -442,7 +443,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
               per_dataset: int = 6, max_size: int = 512, base: dict[str, Any] | None = None,
               data_dir: str | None = None, log: Log = _stderr,
               adapt_settings: dict[str, Any] | None = None,
-              correction: bool = False) -> dict[str, Any]:
+              correction: bool = False, checkpoint: str | None = None) -> dict[str, Any]:
     """Train (unless ``reuse``) and evaluate; see the module docstring.  Returns the
     results (also written to ``<out>/results.json``).  ``adapt_settings``: fields of
     :class:`engine.adaptation.AdaptationConfig` that differ from its defaults;
@@ -477,6 +478,10 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
     results.setdefault("models", {})
 
     def get_model(tag: str, datasets: Sequence[str]) -> Any:
+        if checkpoint is not None:
+            results["models"][tag] = {"checkpoint": str(checkpoint)}
+            model, _ = load_model(checkpoint, device=torch.device("cpu"))
+            return model.eval()
         run = out / tag
         ckpt = checkpoint_of(run)
         if ckpt is None:
@@ -501,7 +506,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
         entry: dict[str, Any] = {"datasets": group_datasets(manifest, g), "scenes": {},
                                  "adaptation_runs": list(old.get("adaptation_runs", []))}
         single_model = None
-        if single and largest != g:
+        if single and largest != g and checkpoint is None:
             single_model = get_model(f"only-{largest}", group_datasets(manifest, largest))
             entry["single_group"] = largest
         for name in eval_scene_names(manifest, g, per_dataset):
@@ -653,6 +658,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--single", action="store_true",
                     help="also a model trained on the largest group alone")
     ap.add_argument("--reuse", action="store_true", help="evaluate saved models, never train")
+    ap.add_argument("--checkpoint", default=None,
+                    help="score this model on every group instead of training one per "
+                         "held-out group (e.g. a bundled model on its training sensors)")
     ap.add_argument("--adaptation", choices=("auto", "on", "off"), default="auto",
                     help="evaluate with scene adaptation (auto: when engine.adaptation exists)")
     ap.add_argument("--adapt-steps", type=int, default=None,
@@ -687,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.single, args.reuse, args.adapt_steps, args.adaptation,
                         args.per_dataset, args.max_size, parse_sets(args.set),
                         args.data_dir, adapt_settings=parse_sets(args.adapt_set),
-                        correction=args.correction)
+                        correction=args.correction, checkpoint=args.checkpoint)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

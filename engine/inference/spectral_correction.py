@@ -40,6 +40,10 @@ from ..filters import MTF_TAPS, mtf_kernel
 #: PAN-grid rows of context needed on each side of a corrected row (41-tap MTF kernel).
 HALO = MTF_TAPS // 2
 
+#: Columns corrected at a time (plus :data:`HALO` on each side): bounds the float64
+#: working copies whatever the image width.
+COLUMN_CHUNK = 2048
+
 #: ``read_bms(y0, y1)`` -> the interpolated MS ``(C, y1 - y0, W)`` of PAN rows y0..y1.
 ReadBms = Callable[[int, int], np.ndarray]
 
@@ -85,20 +89,33 @@ def correct(fused: np.ndarray, bms: np.ndarray, ratio: int,
 
     ``fused`` and ``bms``: ``(C, H, W)`` on the same scale (e.g. reflectance or scaled
     units); ``ratio``: PAN/MS resolution ratio; ``gains``: one MTF GNyq per band (or one
-    for all).  Returns ``(C, H, W)`` float32, NaN where either input is NaN.
+    for all).  Returns ``(C, H, W)`` float32, NaN where either input is NaN.  Works on
+    :data:`COLUMN_CHUNK` columns at a time (with their halo; the result is the same).
     """
     f, m = np.asarray(fused), np.asarray(bms)
     if f.ndim != 3 or f.shape != m.shape:
         raise InputError(f"fused {f.shape} and interpolated MS {m.shape} must both be "
                          "(C, H, W) of the same shape")
     g_all = _gains(gains, f.shape[0], ratio)
+    width = f.shape[2]
+    out = np.empty(f.shape, dtype=np.float32)
+    for c0 in range(0, width, COLUMN_CHUNK):
+        c1 = min(width, c0 + COLUMN_CHUNK)
+        a, b = max(0, c0 - HALO), min(width, c1 + HALO)
+        out[:, :, c0:c1] = _correct(f[:, :, a:b], m[:, :, a:b], int(ratio),
+                                    g_all)[:, :, c0 - a:c1 - a]
+    return out
+
+
+def _correct(f: np.ndarray, m: np.ndarray, ratio: int, gains: tuple[float, ...]
+             ) -> np.ndarray:
     valid = np.all(np.isfinite(f), axis=0) & np.all(np.isfinite(m), axis=0)
     out = np.full(f.shape, np.nan, dtype=np.float32)
     if not valid.any():
         return out
-    for b, g in enumerate(g_all):   # band by band: float64 copies of one band only
+    for b, g in enumerate(gains):   # band by band: float64 copies of one band only
         fb = np.where(valid, f[b].astype(np.float64), 0.0)
-        out[b] = np.where(valid, fb + m[b] - lowpass(fb, valid, g, int(ratio)), np.nan)
+        out[b] = np.where(valid, fb + m[b] - lowpass(fb, valid, g, ratio), np.nan)
     return out
 
 

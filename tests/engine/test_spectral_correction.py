@@ -121,3 +121,17 @@ def test_separable_lowpass_equals_the_2d_mtf_filter(vhr_rr, gnyq, ratio):
     spoiled = np.where(holes, img, 1e6)           # values under the holes must not leak
     got_holes = lowpass(spoiled, holes, gnyq, ratio)
     assert np.abs(got_holes[holes]).max() < 2 * np.abs(img).max()
+
+
+def test_column_chunks_give_the_same_result(vhr_rr, monkeypatch):
+    """Correcting a few columns at a time (memory bounded whatever the width) changes
+    nothing."""
+    import engine.inference.spectral_correction as sc
+
+    _, _, bms, ref = vhr_rr
+    fused = (ref * 0.8).astype(np.float32)
+    fused[:, 50:60, 20:24] = np.nan
+    whole = correct(fused, bms, 4, GAINS)
+    monkeypatch.setattr(sc, "COLUMN_CHUNK", 7)
+    chunked = correct(fused, bms, 4, GAINS)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6, equal_nan=True)

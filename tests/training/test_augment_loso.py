@@ -208,6 +208,16 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]
     assert main(missing) == 2
+    # one given model on every group, nothing trained
+    fixed = tmp_path / "fixed"
+    assert main(["--data-root", str(out), "--out", str(fixed), "--groups", "VHR",
+                 "--checkpoint", str(ckpt), "--adaptation", "off", "--max-size", "64",
+                 "--per-dataset", "1"]) == 0
+    res = json.loads((fixed / "results.json").read_text())
+    assert res["models"]["without-VHR"] == {"checkpoint": str(ckpt)}
+    assert not (fixed / "without-VHR").exists()
+    assert res["groups"]["VHR"]["mean"]["model"]["Q2N"] == pytest.approx(
+        json.loads((run / "results.json").read_text())["groups"]["VHR"]["mean"]["model"]["Q2N"])
 
 
 @needs_data

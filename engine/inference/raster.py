@@ -308,6 +308,10 @@ def pansharpen_raster(
         floor = _output_floor(ms_r.info, scale, fb)
         correction = (sensor_obj.gnyq_of(inputs.ms_bands, ms_r.info.band_count)
                       if spectral_correction else None)
+        if correction is not None:
+            fb.info("spectral correction on: colours below the MS resolution from the MS, "
+                    "detail above it from the network (MTF gains "
+                    f"{', '.join(f'{g:g}' for g in correction)})")
         pan_info = pan_r.info
         plan = fallback_plan(dev, tile_size, overlap)
 

@@ -125,8 +125,9 @@ def correct_rows(blocks: Iterable[tuple[int, np.ndarray]], read_bms: ReadBms, he
     """:func:`correct` over a stream of consecutive row blocks ``(y0, (C, n, W))`` that
     covers rows 0..``height``; yields the corrected blocks in the same order and shapes.
 
-    Holds at most one block plus ``2 * halo`` rows of the fused image; ``read_bms`` is
-    called once per block for its rows plus the halo.
+    Holds at most two blocks plus ``halo`` rows of the fused image (a block waits for the
+    ``halo`` rows after it); ``read_bms`` is called once per block for its rows plus the
+    halo on each side.
     """
     buf: np.ndarray | None = None          # fused rows [start, end)
     start = end = 0

@@ -94,7 +94,8 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
         "takes everything coarser than the MS pixels from the MS itself, with the sensor's "
         "blur (MTF), so that the result, shrunk back to the MS resolution, shows the MS's "
         "colours (Wald's consistency property: Wald, Ranchin & Mangolini, PE&RS 1997; the "
-        "detail injection of MTF-GLP: Aiazzi et al., PE&RS 2006). It costs little time. "
+        "detail injection of MTF-GLP: Aiazzi et al., PE&RS 2006). It adds about 5 % to the "
+        "time of a run on a CPU. "
         "Turn it off to see the network's raw output.",
     )
     parameter_help = {

@@ -573,9 +573,16 @@ def _stream(predictor: TiledPredictor, pan_r: RasterReader, ms_r: RasterReader,
             read_rows, height, width, fill_pan=scale.fill_pan, fill_ms=scale.fill_ms,
             progress=progress, is_canceled=fb.is_canceled)
         if correction is not None:
+            window = None
+            if predictor.device.type == "cuda":  # on the GPU, not the host's numpy
+                from .spectral_correction_torch import correct_on_device
+
+                def window(f: np.ndarray, m: np.ndarray, r: int, g: Sequence[float]
+                           ) -> np.ndarray:
+                    return correct_on_device(f, m, r, g, predictor.device)
             # the readers are idle while a yielded block is held (TiledPredictor.predict_rows)
             blocks = correct_rows(blocks, lambda y0, y1: read_rows(y0, y1)[1], height,
-                                  inputs.alignment.ratio, correction)
+                                  inputs.alignment.ratio, correction, correct_window=window)
         for y0, block in blocks:
             if floor is not None:
                 low = block < floor  # NaN (nodata) compares False

@@ -120,10 +120,13 @@ def _correct(f: np.ndarray, m: np.ndarray, ratio: int, gains: tuple[float, ...]
 
 
 def correct_rows(blocks: Iterable[tuple[int, np.ndarray]], read_bms: ReadBms, height: int,
-                 ratio: int, gains: float | Sequence[float], halo: int = HALO
+                 ratio: int, gains: float | Sequence[float], halo: int = HALO,
+                 correct_window: Callable[..., np.ndarray] | None = None
                  ) -> Iterator[tuple[int, np.ndarray]]:
     """:func:`correct` over a stream of consecutive row blocks ``(y0, (C, n, W))`` that
     covers rows 0..``height``; yields the corrected blocks in the same order and shapes.
+    ``correct_window(fused, bms, ratio, gains)`` replaces :func:`correct` (e.g. the
+    torch version of :mod:`.spectral_correction_torch` on a GPU).
 
     Holds at most two blocks plus ``halo`` rows of the fused image (a block waits for the
     ``halo`` rows after it); ``read_bms`` is called once per block for its rows plus the
@@ -142,7 +145,8 @@ def correct_rows(blocks: Iterable[tuple[int, np.ndarray]], read_bms: ReadBms, he
         while pending and (pending[0][1] + halo <= end or end >= height):
             a, b = pending.popleft()
             w0, w1 = max(0, a - halo), min(end, b + halo)
-            window = correct(buf[:, w0 - start:w1 - start], read_bms(w0, w1), ratio, gains)
+            window = (correct_window or correct)(buf[:, w0 - start:w1 - start],
+                                                 read_bms(w0, w1), ratio, gains)
             yield a, window[:, a - w0:b - w0]
             drop = max(start, (pending[0][0] if pending else b) - halo)
             buf, start = buf[:, drop - start:], drop

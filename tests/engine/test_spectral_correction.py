@@ -135,3 +135,26 @@ def test_column_chunks_give_the_same_result(vhr_rr, monkeypatch):
     monkeypatch.setattr(sc, "COLUMN_CHUNK", 7)
     chunked = correct(fused, bms, 4, GAINS)
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6, equal_nan=True)
+
+
+def test_torch_version_equals_numpy(vhr_rr):
+    """The device version (used on a GPU; here on the CPU) gives the numpy result within
+    float32 rounding, nodata included, also inside the streamed rows."""
+    torch = pytest.importorskip("torch")
+    from engine.inference.spectral_correction_torch import correct_on_device
+
+    _, _, bms, ref = vhr_rr
+    fused = (ref * np.array([0.7, 0.8, 0.9, 1.1])[:, None, None]).astype(np.float32)
+    fused[:, 30:36, 10:50] = np.nan
+    want = correct(fused, bms, 4, GAINS)
+    got = correct_on_device(fused, bms, 4, GAINS, torch.device("cpu"))
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.nanmax(np.abs(want)),
+                               equal_nan=True)
+    h = fused.shape[1]
+    blocks = [(y, fused[:, y:y + 32]) for y in range(0, h, 32)]
+    streamed = np.concatenate([b for _, b in correct_rows(
+        iter(blocks), lambda a, b: bms[:, a:b], h, 4, GAINS,
+        correct_window=lambda f, m, r, g: correct_on_device(f, m, r, g, "cpu"))], axis=1)
+    np.testing.assert_allclose(streamed, want, rtol=0, atol=2e-5 * np.nanmax(np.abs(want)),
+                               equal_nan=True)

@@ -4,7 +4,8 @@ Pure computation: imports only numpy, scipy, torch and h5py (lazily where heavy)
 only in :mod:`.io.raster_io`.  Inside the QGIS plugin this package is reached as
 ``pantiny_qgis.engine``, so every internal import is relative.  Nothing here imports
 torch at load time except :mod:`.devices`, :mod:`.losses`, :mod:`.models`,
-:mod:`.inference.predictor`, :mod:`.inference.reduced`, :mod:`.adaptation.adapt`,
+:mod:`.inference.predictor`, :mod:`.inference.reduced`,
+:mod:`.inference.spectral_correction_torch`, :mod:`.adaptation.adapt`,
 :mod:`.adaptation.fr_loss` and :mod:`.trainer`.
 
 Map of the package:
@@ -30,7 +31,9 @@ Map of the package:
 ``inference/``         tile layout (``tiling``, no torch), tiled predictor (torch),
                        input scaling, out-of-memory ``fallback``, ``raster``: model
                        pan-sharpening of files, ``scene_adaptation`` (scene adaptation
-                       of files), ``reduced`` (a deep model inside Wald's protocol)
+                       of files), ``reduced`` (a deep model inside Wald's protocol),
+                       ``spectral_correction`` (the MS's colours below the MS
+                       resolution, numpy; ``_torch``: the same on a GPU)
 ``adaptation/``        scene adaptation: fine-tune a copy of a model on the scene
                        (``config``, ``sampling``: no torch; ``fr_loss``, ``adapt``)
 ``batch/``             ``python -m engine.batch``: a CSV list of scenes, sharded over

@@ -345,8 +345,8 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
         reverted = True
         reason = (f"adaptation did not lower the error on the guard patches "
                   f"(L1 {before:.5f} -> {after:.5f})")
-    elif (not reverted and spec_before is not None and spec_after is not None
-          and not spec_after <= SPECTRAL_TOLERANCE * spec_before):
+    elif (not reverted and cfg.spectral_guard and spec_before is not None
+          and spec_after is not None and not spec_after <= SPECTRAL_TOLERANCE * spec_before):
         reverted = True
         reason = (f"adaptation made the full-resolution spectral consistency of the guard "
                   f"areas worse (L_spec {spec_before:.5f} -> {spec_after:.5f})")

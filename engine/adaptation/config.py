@@ -56,6 +56,11 @@ class AdaptationConfig:
     * ``device``: 'cpu', 'cuda', 'cuda:N' or 'auto'.
     * ``beta``: weight of the full-resolution structural term (None: 0.25 for up to 4
       bands, 0.36 for more, the Z-PNN settings).
+    * ``spectral_guard``: the guard also reverts when adaptation makes the
+      full-resolution spectral consistency of the guard areas worse (Z-PNN's L_spec).
+      Pointless, and harmful, when the output then goes through the spectral consistency
+      correction, which restores that consistency whatever the model does
+      (:mod:`engine.inference.spectral_correction`).
     """
 
     steps: int = DEFAULT_STEPS
@@ -68,6 +73,7 @@ class AdaptationConfig:
     guard_fraction: float = 0.2
     device: str = "cpu"
     beta: float | None = None
+    spectral_guard: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or int(self.steps) != self.steps or self.steps < 0:
@@ -88,6 +94,8 @@ class AdaptationConfig:
             raise InputError(f"the guard fraction must lie in (0, 1), got {self.guard_fraction}")
         if self.device not in ("cpu", "cuda", "auto") and not str(self.device).startswith("cuda:"):
             raise InputError(f"unknown device {self.device!r}; use 'cpu', 'cuda' or 'auto'")
+        if not isinstance(self.spectral_guard, bool):
+            raise InputError(f"spectral_guard must be true or false, got {self.spectral_guard!r}")
         if self.beta is not None and not (math.isfinite(self.beta) and self.beta >= 0):
             raise InputError(f"beta must be >= 0, got {self.beta!r}")
 

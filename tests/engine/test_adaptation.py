@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from engine.adaptation import AdaptationConfig, adapt_model  # noqa: E402
 from engine.adaptation.sampling import candidate_windows, spread_windows  # noqa: E402
-from engine.errors import Canceled  # noqa: E402
+from engine.errors import Canceled, InputError  # noqa: E402
 from engine.inference.predictor import TiledPredictor  # noqa: E402
 from engine.inference.scaling import Scaling  # noqa: E402
 from engine.io.grid import Alignment  # noqa: E402
@@ -87,6 +87,24 @@ def test_guard_reverts_when_adaptation_fails(model, vhr):
     result = _adapt(model, pan, ms, steps=2, lr=1.0, **FAST)  # absurd learning rate
     assert result.reverted and result.model is model and not result.adapted
     assert "guard" in result.reason or "non-finite" in result.reason or "became" in result.reason
+
+
+def test_spectral_guard_can_be_left_to_the_spectral_correction(model, vhr, monkeypatch):
+    """With a spectral tolerance nothing can meet, the spectral criterion reverts a run
+    whose guard L1 fell; with spectral_guard=False (what pan-sharpening uses when the
+    spectral correction follows) the same run is kept."""
+    import engine.adaptation.adapt as adapt_mod
+
+    pan, ms = vhr
+    monkeypatch.setattr(adapt_mod, "SPECTRAL_TOLERANCE", 0.0)
+    strict = _adapt(model, pan, ms, steps=4, **FAST)
+    assert strict.reverted and "spectral consistency" in strict.reason
+    assert strict.loss_after < strict.loss_before
+    free = _adapt(model, pan, ms, steps=4, spectral_guard=False, **FAST)
+    assert free.adapted and not free.reverted
+    assert free.loss_after == pytest.approx(strict.loss_after)
+    with pytest.raises(InputError, match="spectral_guard"):
+        AdaptationConfig(spectral_guard="no")
 
 
 def test_same_seed_same_bytes_other_seed_differs(model, vhr):

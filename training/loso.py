@@ -364,7 +364,8 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
     """Fusers of ``model`` for :func:`score_scene`: the model as it is, adapted to the
     scene (``with_adaptation``) and, with ``correction``, each of them followed by the
     spectral consistency correction (:mod:`engine.inference.spectral_correction`, the
-    sensor's MTF gains) under its own label."""
+    sensor's MTF gains) under its own label; the corrected adapted model is adapted as
+    ``pantiny:pansharpen`` does it then, without the guard's spectral criterion."""
     r = int(meta["ratio"])
     memo: dict[tuple[str, str], np.ndarray] = {}
 
@@ -395,7 +396,20 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
 
         def corrected(fn: Callable) -> Callable:
             return lambda kind, a: correct(fn(kind, a), a["lms"], r, meta["gnyq"])
-        preds.update({f"{k}{CORRECTED}": corrected(fn) for k, fn in list(preds.items())})
+        out = {f"{label}{CORRECTED}": corrected(preds[label])}
+        if with_adaptation:
+            # as pan-sharpening does: with the correction, the guard has no spectral test
+            loose = dict(adapt_settings or {}, spectral_guard=False)
+
+            def adapted_loose(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
+                m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"),
+                                "toolbox" if kind == "rr" else "area", loose)
+                if infos is not None:
+                    infos.append({"scene": meta["name"], "kind": kind,
+                                  "label": label + suffix + CORRECTED, **info})
+                return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
+            out[f"{label}{suffix}{CORRECTED}"] = corrected(adapted_loose)
+        preds.update(out)
     return preds
 
 

@@ -262,7 +262,9 @@ def pansharpen_raster(
       when the guard reverted) as a checkpoint there, usable as ``checkpoint_path``.
     * ``spectral_correction``: replace what the model output holds below the MS
       resolution by the MS itself (:mod:`engine.inference.spectral_correction`, the
-      sensor's MTF gains), so that the result, degraded back, matches the MS.
+      sensor's MTF gains), so that the result, degraded back, matches the MS; scene
+      adaptation's guard then leaves out its spectral criterion, which the correction
+      makes moot.
 
     The output lies on the PAN grid (same size, geotransform, CRS) with one band per
     model band, described by the checkpoint's band names.  It is nodata wherever the
@@ -298,7 +300,8 @@ def pansharpen_raster(
             al = inputs.alignment
             model, adaptation = adapt_for_raster(
                 model, pan_r, ms_r, al.ratio, (al.offset_y, al.offset_x), inputs.ms_bands,
-                scale.pan_div, scale.ms_div, sensor_obj, adapt_steps, adapt_config, dev, fb)
+                scale.pan_div, scale.ms_div, sensor_obj, adapt_steps, adapt_config, dev, fb,
+                corrected=spectral_correction)
             stream_fb = ProgressRange(fb, 45.0, 100.0)
         predictor = TiledPredictor(model, dev, tile_size=tile_size, overlap=overlap,
                                    batch_size=batch_size, dtype=precision,

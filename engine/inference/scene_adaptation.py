@@ -127,16 +127,19 @@ def read_scene(pan_r: RasterReader, ms_r: RasterReader, ratio: int, offset: tupl
 def adapt_for_raster(model: Any, pan_r: RasterReader, ms_r: RasterReader, ratio: int,
                      offset: tuple[float, float], ms_bands: list[int], pan_div: float,
                      ms_div: np.ndarray, sensor: Sensor, steps: int, config: Any,
-                     device: Any, fb: Feedback) -> tuple[Any, Any]:
+                     device: Any, fb: Feedback, corrected: bool = False) -> tuple[Any, Any]:
     """Read the scene and run :func:`engine.adaptation.adapt_model` on it (progress mapped
     to 5-45 %).  Returns ``(model to use, AdaptationResult)``; a scene too small to adapt
-    to is logged and gives ``(model, None)``."""
+    to is logged and gives ``(model, None)``.  ``corrected``: the output will go through
+    the spectral consistency correction, so the guard's spectral criterion is left out
+    (:attr:`~engine.adaptation.AdaptationConfig.spectral_guard`)."""
     from dataclasses import replace
 
     from ..adaptation import AdaptationConfig, AdaptationUnavailable, adapt_model
 
     cfg = config if config is not None else AdaptationConfig()
-    cfg = replace(cfg, steps=int(steps), device=str(device))  # cuda:N kept, as inference
+    cfg = replace(cfg, steps=int(steps), device=str(device),  # cuda:N kept, as inference
+                  spectral_guard=cfg.spectral_guard and not corrected)
     pan, ms, note = read_scene(pan_r, ms_r, ratio, offset, ms_bands, pan_div, ms_div)
     gains = sensor.gnyq_of(ms_bands, ms_r.info.band_count)
     fb.info(f"scene adaptation on the {note}, sensor {sensor.name} (MTF gains "

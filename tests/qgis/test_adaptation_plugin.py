@@ -40,6 +40,8 @@ def test_adapted_model_round_trips_through_model_file(provider, shared_data, tmp
     assert first["ADAPTED_MODEL"] == ckpt
     recorded = json.loads(gdal.Open(first["OUTPUT"]).GetMetadataItem("PANTINY_ADAPTATION"))
     assert recorded["steps"] == 2 and recorded["guard_l1_before"] is not None
+    # the spectral correction (default on) follows, so the guard has no spectral test
+    assert recorded["config"]["spectral_guard"] is False
     assert gdal.Open(first["OUTPUT"]).GetMetadataItem("PANTINY_SENSOR") == "wv3"
     second = _run("pansharpen", {"PAN": pan, "MS": ms, "MODEL_FILE": ckpt, "ADAPT_STEPS": 0,
                                  "SENSOR": "WorldView-3", "DEVICE": "cpu",

@@ -204,7 +204,14 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     # the MS at full resolution (Khan's D_lambda is the spectral half of HQNR)
     assert mean["model + spectral correction"]["HQNR"] > mean["model"]["HQNR"]
     runs = res["groups"]["VHR"]["adaptation_runs"]
-    assert [r["config"]["lr"] for r in runs if "lr 0.001" in r["label"]] == [0.001, 0.001]
+    plain_runs = [r for r in runs if r["label"] == "model + adaptation (2 steps, lr 0.001)"]
+    assert [r["config"]["lr"] for r in plain_runs] == [0.001, 0.001]
+    assert all(r["config"]["spectral_guard"] for r in plain_runs)
+    # the corrected column adapts as pan-sharpening does then: no spectral guard
+    loose = [r for r in runs
+             if r["label"] == "model + adaptation (2 steps, lr 0.001) + spectral correction"]
+    assert [(r["config"]["lr"], r["config"]["spectral_guard"]) for r in loose] == [
+        (0.001, False), (0.001, False)]
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]
     assert main(missing) == 2

@@ -379,18 +379,19 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
     def plain(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
         return model_predict(model, a["pan"], a["lms"], r, a.get("valid"))
 
-    preds = {label: remembered(label, plain)}
-    if with_adaptation:
-        suffix = adaptation_label(adapt_steps, adapt_settings)
-
-        def adapted(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
+    def adapted(settings: dict[str, Any] | None, column: str) -> Callable:
+        def run(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
             m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"),
-                            "toolbox" if kind == "rr" else "area", adapt_settings)
+                            "toolbox" if kind == "rr" else "area", settings)
             if infos is not None:
-                infos.append({"scene": meta["name"], "kind": kind,
-                              "label": label + suffix, **info})
+                infos.append({"scene": meta["name"], "kind": kind, "label": column, **info})
             return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
-        preds[label + suffix] = remembered(label + suffix, adapted)
+        return remembered(column, run)
+
+    preds = {label: remembered(label, plain)}
+    suffix = adaptation_label(adapt_steps, adapt_settings)
+    if with_adaptation:
+        preds[label + suffix] = adapted(adapt_settings, label + suffix)
     if correction:
         from engine.inference.spectral_correction import correct
 
@@ -399,16 +400,9 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
         out = {f"{label}{CORRECTED}": corrected(preds[label])}
         if with_adaptation:
             # as pan-sharpening does: with the correction, the guard has no spectral test
-            loose = dict(adapt_settings or {}, spectral_guard=False)
-
-            def adapted_loose(kind: str, a: dict[str, np.ndarray]) -> np.ndarray:
-                m, info = adapt(model, a["pan"], a["ms"], meta, adapt_steps, a.get("valid"),
-                                "toolbox" if kind == "rr" else "area", loose)
-                if infos is not None:
-                    infos.append({"scene": meta["name"], "kind": kind,
-                                  "label": label + suffix + CORRECTED, **info})
-                return model_predict(m, a["pan"], a["lms"], r, a.get("valid"))
-            out[f"{label}{suffix}{CORRECTED}"] = corrected(adapted_loose)
+            column = f"{label}{suffix}{CORRECTED}"
+            out[column] = corrected(adapted(dict(adapt_settings or {}, spectral_guard=False),
+                                            column))
         preds.update(out)
     return preds
 

@@ -33,7 +33,8 @@ evaluated on every other held-out group.  ``--recipe aug`` trains on
 earlier run (no training), keeping the scores it already has (e.g. to add the
 adaptation columns).  ``--checkpoint CKPT`` trains nothing and scores that one model on
 every group (a bundled model on the sensors it was trained on, for comparison).
-Results: ``<out>/results.json`` and ``<out>/results.md``; ``--write`` puts the table into a Markdown file's ``## Leave-one-sensor-out`` section.
+Results: ``<out>/results.json`` and ``<out>/results.md``; ``--write`` puts the table into
+a Markdown file's ``## Leave-one-sensor-out`` section.
 """
 
 from __future__ import annotations
@@ -459,6 +460,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
     correction."""
     import torch
 
+    from engine.trainer.trainer import json_clean
     from engine.weights.checkpoint import load_model
 
     data_root, out = Path(data_root), Path(out)
@@ -540,7 +542,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
             entry["scenes"][name] = {"meta": meta, "scores": scores}
         entry["mean"] = mean_scores(entry["scenes"])
         results["groups"][g] = entry
-        (out / "results.json").write_text(json.dumps(_json(results), indent=1))
+        (out / "results.json").write_text(json.dumps(json_clean(results), indent=1))
     (out / "results.md").write_text(to_markdown(results) + "\n")
     return results
 
@@ -554,18 +556,6 @@ def mean_scores(scenes: dict[str, Any]) -> dict[str, dict[str, float]]:
                 if v is not None and math.isfinite(v):
                     acc.setdefault(label, {}).setdefault(k, []).append(v)
     return {label: {k: float(np.mean(v)) for k, v in d.items()} for label, d in acc.items()}
-
-
-def _json(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _json(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_json(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return float(o) if math.isfinite(float(o)) else None
-    if isinstance(o, np.integer):
-        return int(o)
-    return o
 
 
 def _f(v: Any, nd: int = 3) -> str:

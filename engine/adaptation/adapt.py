@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -192,16 +192,21 @@ class _Data:
         }
 
 
-def _guard_l1(model: torch.nn.Module, guard: dict[str, torch.Tensor]) -> float:
-    """Mean L1 error of the model's (non-negative) output on the guard patches."""
+def _guard_outputs(model: torch.nn.Module, guard: dict[str, torch.Tensor]
+                   ) -> Iterator[tuple[slice, torch.Tensor]]:
+    """The model's (non-negative) output on each guard patch, one patch at a time."""
     model.eval()
     with torch.no_grad():
-        errs = []
         for i in range(guard["pan"].shape[0]):
             sl = slice(i, i + 1)
-            out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl]).float().clamp(min=0)
-            errs.append(float((out - guard["gt"][sl]).abs().mean()))
-    return float(np.mean(errs))
+            out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl])
+            yield sl, out.float().clamp(min=0)
+
+
+def _guard_l1(model: torch.nn.Module, guard: dict[str, torch.Tensor]) -> float:
+    """Mean L1 error of the model's (non-negative) output on the guard patches."""
+    return float(np.mean([float((out - guard["gt"][sl]).abs().mean())
+                          for sl, out in _guard_outputs(model, guard)]))
 
 
 def _guard_spectral(model: torch.nn.Module, guard: dict[str, torch.Tensor] | None,
@@ -209,14 +214,8 @@ def _guard_spectral(model: torch.nn.Module, guard: dict[str, torch.Tensor] | Non
     """Full-resolution spectral consistency (``L_spec``) of the model on the guard areas."""
     if guard is None:
         return None
-    model.eval()
-    with torch.no_grad():
-        vals = []
-        for i in range(guard["pan"].shape[0]):
-            sl = slice(i, i + 1)
-            out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl]).float().clamp(min=0)
-            vals.append(float(loss.spectral(out, guard["ms"][sl])))
-    return float(np.mean(vals))
+    return float(np.mean([float(loss.spectral(out, guard["ms"][sl]))
+                          for sl, out in _guard_outputs(model, guard)]))
 
 
 def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, ratio: int,

@@ -15,6 +15,8 @@ Arrays in, model out; no GDAL.  The steps, in order:
 4. ``steps`` Adam steps, each on ``batch_size`` patches with a seeded flip/rotation (the
    output is turned back before the loss, so the MTF/decimation phase is kept).
    Cancellation is checked and progress reported between steps.
+   With ``through_correction`` every loss, and the guard, judge the output after the
+   spectral consistency correction, as the user gets it.
 5. Guard: the L1 error on the guard patches before and after; if adaptation did not
    lower it, or made the full-resolution spectral consistency of the guard areas (the
    MTF-filtered, decimated output against the MS, Z-PNN's L_spec) more than 5 % worse,
@@ -34,6 +36,7 @@ import torch
 from ..devices import deterministic, select_device
 from ..errors import Canceled, InputError
 from ..feedback import Feedback, NullFeedback
+from ..inference.spectral_correction_torch import Kernels, correct_tensor, separable_kernels
 from ..io.grid import Alignment
 from ..io.placement import ms_to_pan_grid
 from ..nodata import fill_with_band_means
@@ -192,30 +195,32 @@ class _Data:
         }
 
 
-def _guard_outputs(model: torch.nn.Module, guard: dict[str, torch.Tensor]
-                   ) -> Iterator[tuple[slice, torch.Tensor]]:
-    """The model's (non-negative) output on each guard patch, one patch at a time."""
+def _guard_outputs(model: torch.nn.Module, guard: dict[str, torch.Tensor],
+                   kernels: Kernels | None) -> Iterator[tuple[slice, torch.Tensor]]:
+    """The model's (non-negative) output on each guard patch, one patch at a time, after
+    the spectral consistency correction when ``kernels`` are given."""
     model.eval()
     with torch.no_grad():
         for i in range(guard["pan"].shape[0]):
             sl = slice(i, i + 1)
-            out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl])
-            yield sl, out.float().clamp(min=0)
+            out = model(guard["ms"][sl], guard["bms"][sl], guard["pan"][sl]).float().clamp(min=0)
+            yield sl, out if kernels is None else correct_tensor(out, guard["bms"][sl], kernels)
 
 
-def _guard_l1(model: torch.nn.Module, guard: dict[str, torch.Tensor]) -> float:
+def _guard_l1(model: torch.nn.Module, guard: dict[str, torch.Tensor],
+              kernels: Kernels | None) -> float:
     """Mean L1 error of the model's (non-negative) output on the guard patches."""
     return float(np.mean([float((out - guard["gt"][sl]).abs().mean())
-                          for sl, out in _guard_outputs(model, guard)]))
+                          for sl, out in _guard_outputs(model, guard, kernels)]))
 
 
 def _guard_spectral(model: torch.nn.Module, guard: dict[str, torch.Tensor] | None,
-                    loss: FullResolutionLoss) -> float | None:
+                    loss: FullResolutionLoss, kernels: Kernels | None) -> float | None:
     """Full-resolution spectral consistency (``L_spec``) of the model on the guard areas."""
     if guard is None:
         return None
     return float(np.mean([float(loss.spectral(out, guard["ms"][sl]))
-                          for sl, out in _guard_outputs(model, guard)]))
+                          for sl, out in _guard_outputs(model, guard, kernels)]))
 
 
 def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, ratio: int,
@@ -285,6 +290,7 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
                if data.train_fr is not None else None)
     rng = np.random.default_rng(cfg.seed + 1)
     orders = {k: [] for k in counts}
+    kernels = separable_kernels(gains, r, dev) if cfg.through_correction else None
 
     def batch(kind: str, n: int) -> np.ndarray:
         """Next ``n`` patch indices of ``kind``, cycling through seeded permutations."""
@@ -302,6 +308,8 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
         ms_t, bms_t, pan_t = (src[key].index_select(0, idx) for key in ("ms", "bms", "pan"))
         out = _unaugment(work(_augment(ms_t, k), _augment(bms_t, k), _augment(pan_t, k)), k)
         out = out.float()
+        if kernels is not None:
+            out = correct_tensor(out, bms_t, kernels)
         if kind == "reduced":
             return (out - src["gt"].index_select(0, idx)).abs().mean()
         loss, _ = fr_loss(out, pan_t, ms_t, rho_ref.index_select(0, idx))
@@ -311,8 +319,8 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
     first = last = None
     done = 0
     with deterministic(dev):
-        before = _guard_l1(work, data.guard)
-        spec_before = _guard_spectral(work, data.guard_fr, fr_loss)
+        before = _guard_l1(work, data.guard, kernels)
+        spec_before = _guard_spectral(work, data.guard_fr, fr_loss, kernels)
         work.train()
         opt = torch.optim.Adam(work.parameters(), lr=cfg.lr)
         kinds = list(counts)
@@ -337,8 +345,8 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
             fb.set_progress(100.0 * done / cfg.steps)
             if monitor is not None:
                 monitor(done, work)
-        after = _guard_l1(work, data.guard)
-        spec_after = _guard_spectral(work, data.guard_fr, fr_loss)
+        after = _guard_l1(work, data.guard, kernels)
+        spec_after = _guard_spectral(work, data.guard_fr, fr_loss, kernels)
     work.eval()
     if not reverted and not (math.isfinite(after) and after < before):
         reverted = True

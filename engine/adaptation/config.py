@@ -61,6 +61,11 @@ class AdaptationConfig:
       Pointless, and harmful, when the output then goes through the spectral consistency
       correction, which restores that consistency whatever the model does
       (:mod:`engine.inference.spectral_correction`).
+    * ``through_correction``: the losses and the guard's L1 judge the model's output
+      after the spectral consistency correction (``F + (M~ - LP(F))``, the sensor's MTF
+      gains), i.e. what the user gets when the correction is on: the steps are spent on
+      the detail the correction leaves to the model, not on the low frequencies it
+      replaces anyway.
     """
 
     steps: int = DEFAULT_STEPS
@@ -74,6 +79,7 @@ class AdaptationConfig:
     device: str = "cpu"
     beta: float | None = None
     spectral_guard: bool = True
+    through_correction: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or int(self.steps) != self.steps or self.steps < 0:
@@ -96,6 +102,9 @@ class AdaptationConfig:
             raise InputError(f"unknown device {self.device!r}; use 'cpu', 'cuda' or 'auto'")
         if not isinstance(self.spectral_guard, bool):
             raise InputError(f"spectral_guard must be true or false, got {self.spectral_guard!r}")
+        if not isinstance(self.through_correction, bool):
+            raise InputError(f"through_correction must be true or false, got "
+                             f"{self.through_correction!r}")
         if self.beta is not None and not (math.isfinite(self.beta) and self.beta >= 0):
             raise InputError(f"beta must be >= 0, got {self.beta!r}")
 

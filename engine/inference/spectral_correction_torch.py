@@ -19,9 +19,12 @@ from ..errors import InputError
 from .spectral_correction import HALO, _gains, separable_mtf
 
 
-def _kernels(gains: Sequence[float], ratio: int, device: torch.device
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depthwise ``(C, 1, 41, 1)`` column and ``(C, 1, 1, 41)`` row kernels."""
+Kernels = tuple[torch.Tensor, torch.Tensor]
+
+
+def separable_kernels(gains: Sequence[float], ratio: int, device: torch.device | str) -> Kernels:
+    """Depthwise ``(C, 1, 41, 1)`` column and ``(C, 1, 1, 41)`` row kernels of the
+    per-band MTF-matched low-pass (gains at Nyquist, one per band)."""
     cols, rows = zip(*(separable_mtf(float(g), int(ratio)) for g in gains))
     col = torch.tensor(np.stack(cols), dtype=torch.float32, device=device)
     row = torch.tensor(np.stack(rows), dtype=torch.float32, device=device)
@@ -29,10 +32,17 @@ def _kernels(gains: Sequence[float], ratio: int, device: torch.device
 
 
 def _filter(x: torch.Tensor, col: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
-    """Separable low-pass of ``x (1, C, H, W)``, replicate borders."""
+    """Separable low-pass of ``x (N, C, H, W)``, replicate borders."""
     c = x.shape[1]
     x = F.conv2d(F.pad(x, (0, 0, HALO, HALO), mode="replicate"), col, groups=c)
     return F.conv2d(F.pad(x, (HALO, HALO, 0, 0), mode="replicate"), row, groups=c)
+
+
+def correct_tensor(fused: torch.Tensor, bms: torch.Tensor, kernels: Kernels) -> torch.Tensor:
+    """Differentiable correction ``fused + (bms - LP(fused))`` of ``(N, C, H, W)`` tensors
+    without nodata (replicate borders); ``kernels`` from :func:`separable_kernels`.  Used to
+    train or adapt a model through the correction."""
+    return fused + bms - _filter(fused, *kernels)
 
 
 def correct_on_device(fused: np.ndarray, bms: np.ndarray, ratio: int,
@@ -46,7 +56,7 @@ def correct_on_device(fused: np.ndarray, bms: np.ndarray, ratio: int,
         raise InputError(f"fused {tuple(f.shape)} and interpolated MS {tuple(m.shape)} must "
                          "both be (C, H, W) of the same shape")
     g = _gains(gains, f.shape[0], ratio)
-    col, row = _kernels(g, int(ratio), f.device)
+    col, row = separable_kernels(g, int(ratio), f.device)
     with torch.no_grad():
         valid = torch.isfinite(f).all(0) & torch.isfinite(m).all(0)
         f0 = torch.where(valid, f, torch.zeros((), device=f.device))[None]

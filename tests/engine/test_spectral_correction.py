@@ -158,3 +158,28 @@ def test_torch_version_equals_numpy(vhr_rr):
         correct_window=lambda f, m, r, g: correct_on_device(f, m, r, g, "cpu"))], axis=1)
     np.testing.assert_allclose(streamed, want, rtol=0, atol=2e-5 * np.nanmax(np.abs(want)),
                                equal_nan=True)
+
+
+def test_batched_differentiable_correction_equals_numpy(vhr_rr):
+    """``correct_tensor`` (used to adapt a model through the correction) gives the numpy
+    result on every item of a batch, and passes no gradient to the low frequencies it
+    replaces: a constant change of the model output leaves the corrected output as it was."""
+    torch = pytest.importorskip("torch")
+    from engine.inference.spectral_correction_torch import correct_tensor, separable_kernels
+
+    _, _, bms, ref = vhr_rr
+    fused = np.stack([ref * k for k in (0.8, 1.2)]).astype(np.float32)
+    kernels = separable_kernels(GAINS, 4, "cpu")
+    f = torch.from_numpy(fused).requires_grad_(True)
+    m = torch.from_numpy(np.stack([bms, bms]).astype(np.float32))
+    got = correct_tensor(f, m, kernels)
+    for i in range(2):
+        want = correct(fused[i], bms, 4, GAINS)
+        np.testing.assert_allclose(got[i].detach().numpy(), want, rtol=0,
+                                   atol=2e-5 * np.abs(want).max())
+    shifted = correct_tensor(f + 0.25, m, kernels)
+    np.testing.assert_allclose(shifted.detach().numpy(), got.detach().numpy(), atol=1e-5)
+    got.sum().backward()
+    assert f.grad is not None and torch.isfinite(f.grad).all()
+    # the gradient of a sum is (1 - sum of the kernel) = 0 away from the borders
+    assert float(f.grad[:, :, 25:-25, 25:-25].abs().max()) < 1e-5

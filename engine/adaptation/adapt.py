@@ -282,7 +282,8 @@ def adapt_model(model: torch.nn.Module, pan: np.ndarray, ms: np.ndarray, *, rati
         p.requires_grad_(True)
     counts = {k: int(v["pan"].shape[0]) for k, v in
               (("reduced", data.train_rr), ("full", data.train_fr)) if v is not None}
-    fb.info(f"scene adaptation ({cfg.scheme}): {cfg.steps} steps, lr {cfg.lr:g}, "
+    how = cfg.scheme + (", through the spectral correction" if cfg.through_correction else "")
+    fb.info(f"scene adaptation ({how}): {cfg.steps} steps, lr {cfg.lr:g}, "
             f"{counts} training patches, {data.guard['pan'].shape[0]} guard patches, on {dev}")
     beta = cfg.beta if cfg.beta is not None else (0.25 if data.channels <= 4 else 0.36)
     fr_loss = FullResolutionLoss(gains, r, beta, phase, dev)

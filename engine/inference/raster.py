@@ -263,8 +263,8 @@ def pansharpen_raster(
     * ``spectral_correction``: replace what the model output holds below the MS
       resolution by the MS itself (:mod:`engine.inference.spectral_correction`, the
       sensor's MTF gains), so that the result, degraded back, matches the MS; scene
-      adaptation's guard then leaves out its spectral criterion, which the correction
-      makes moot.
+      adaptation then trains and judges the model through the correction, and its guard
+      leaves out the spectral criterion that the correction makes moot.
 
     The output lies on the PAN grid (same size, geotransform, CRS) with one band per
     model band, described by the checkpoint's band names.  It is nodata wherever the

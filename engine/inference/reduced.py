@@ -63,7 +63,8 @@ def model_fuser(checkpoint: str, ms_band_count: int, bands: Sequence[int] | None
 
             cfg = adapt_config if adapt_config is not None else AdaptationConfig()
             cfg = replace(cfg, steps=int(adapt_steps), device=str(dev),
-                          spectral_guard=cfg.spectral_guard and not spectral_correction)
+                          spectral_guard=cfg.spectral_guard and not spectral_correction,
+                          through_correction=cfg.through_correction or spectral_correction)
             fb.info("scene adaptation on the degraded pair only (never on the reference)")
             result = adapt_model(model, pan_s, ms_s, ratio=ratio, mtf_gains=gains,
                                  pan_mtf_gain=sensor.pan_gnyq, config=cfg, valid=mask,

@@ -131,15 +131,17 @@ def adapt_for_raster(model: Any, pan_r: RasterReader, ms_r: RasterReader, ratio:
     """Read the scene and run :func:`engine.adaptation.adapt_model` on it (progress mapped
     to 5-45 %).  Returns ``(model to use, AdaptationResult)``; a scene too small to adapt
     to is logged and gives ``(model, None)``.  ``corrected``: the output will go through
-    the spectral consistency correction, so the guard's spectral criterion is left out
-    (:attr:`~engine.adaptation.AdaptationConfig.spectral_guard`)."""
+    the spectral consistency correction, so the model is adapted, and judged by the guard,
+    through it, and the guard's spectral criterion is left out
+    (:attr:`~engine.adaptation.AdaptationConfig.through_correction`, ``spectral_guard``)."""
     from dataclasses import replace
 
     from ..adaptation import AdaptationConfig, AdaptationUnavailable, adapt_model
 
     cfg = config if config is not None else AdaptationConfig()
     cfg = replace(cfg, steps=int(steps), device=str(device),  # cuda:N kept, as inference
-                  spectral_guard=cfg.spectral_guard and not corrected)
+                  spectral_guard=cfg.spectral_guard and not corrected,
+                  through_correction=cfg.through_correction or corrected)
     pan, ms, note = read_scene(pan_r, ms_r, ratio, offset, ms_bands, pan_div, ms_div)
     gains = sensor.gnyq_of(ms_bands, ms_r.info.band_count)
     fb.info(f"scene adaptation on the {note}, sensor {sensor.name} (MTF gains "

@@ -40,8 +40,10 @@ def test_adapted_model_round_trips_through_model_file(provider, shared_data, tmp
     assert first["ADAPTED_MODEL"] == ckpt
     recorded = json.loads(gdal.Open(first["OUTPUT"]).GetMetadataItem("PANTINY_ADAPTATION"))
     assert recorded["steps"] == 2 and recorded["guard_l1_before"] is not None
-    # the spectral correction (default on) follows, so the guard has no spectral test
+    # the spectral correction (default on) follows: the model is adapted through it and
+    # the guard has no spectral test
     assert recorded["config"]["spectral_guard"] is False
+    assert recorded["config"]["through_correction"] is True
     assert gdal.Open(first["OUTPUT"]).GetMetadataItem("PANTINY_SENSOR") == "wv3"
     second = _run("pansharpen", {"PAN": pan, "MS": ms, "MODEL_FILE": ckpt, "ADAPT_STEPS": 0,
                                  "SENSOR": "WorldView-3", "DEVICE": "cpu",
@@ -89,7 +91,8 @@ def test_evaluate_reduced_with_a_deep_model_via_qgis_process(provider, shared_da
     assert set(payload["results"]) >= set(REDUCED_OUTPUTS)
     log = " ".join(payload["log"]["info"])
     assert "2, 3, 5, 7" in log and "degraded pair only" in log
-    assert "scene adaptation (reduced): 2 steps" in log
+    # the correction is on by default, so the model is adapted through it
+    assert "scene adaptation (reduced, through the spectral correction): 2 steps" in log
     adapted = payload["results"]
     plain = _run("evaluate_reduced", {"PAN": pan, "MS": ms, "METHOD": default_model_id(),
                                       "SENSOR": "WorldView-3", "DEVICE": "cpu"})

@@ -366,7 +366,8 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
     scene (``with_adaptation``) and, with ``correction``, each of them followed by the
     spectral consistency correction (:mod:`engine.inference.spectral_correction`, the
     sensor's MTF gains) under its own label; the corrected adapted model is adapted as
-    ``pantiny:pansharpen`` does it then, without the guard's spectral criterion."""
+    ``pantiny:pansharpen`` does it then: through the correction, without the guard's
+    spectral criterion."""
     r = int(meta["ratio"])
     memo: dict[tuple[str, str], np.ndarray] = {}
 
@@ -400,10 +401,11 @@ def model_predictors(model: Any, meta: dict[str, Any], adapt_steps: int | None,
             return lambda kind, a: correct(fn(kind, a), a["lms"], r, meta["gnyq"])
         out = {f"{label}{CORRECTED}": corrected(preds[label])}
         if with_adaptation:
-            # as pan-sharpening does: with the correction, the guard has no spectral test
+            # as pan-sharpening does: with the correction, adapted through it, and the
+            # guard has no spectral test
             column = f"{label}{suffix}{CORRECTED}"
-            out[column] = corrected(adapted(dict(adapt_settings or {}, spectral_guard=False),
-                                            column))
+            out[column] = corrected(adapted(dict(adapt_settings or {}, spectral_guard=False,
+                                                 through_correction=True), column))
         preds.update(out)
     return preds
 
@@ -452,12 +454,14 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
               per_dataset: int = 6, max_size: int = 512, base: dict[str, Any] | None = None,
               data_dir: str | None = None, log: Log = _stderr,
               adapt_settings: dict[str, Any] | None = None,
-              correction: bool = False, checkpoint: str | None = None) -> dict[str, Any]:
+              correction: bool = False, checkpoint: str | None = None,
+              rescore: bool = False) -> dict[str, Any]:
     """Train (unless ``reuse``) and evaluate; see the module docstring.  Returns the
     results (also written to ``<out>/results.json``).  ``adapt_settings``: fields of
     :class:`engine.adaptation.AdaptationConfig` that differ from its defaults;
     ``correction``: also score every model output after the spectral consistency
-    correction."""
+    correction; ``rescore``: with ``reuse``, compute this run's columns again instead of
+    keeping the scores of an earlier run (e.g. after a change to adaptation)."""
     import torch
 
     from engine.trainer.trainer import json_clean
@@ -475,6 +479,7 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
     if adaptation == "on" and not adaptation_available():
         raise InputError("engine.adaptation cannot be imported: use --adaptation off")
     cache = out / "eval_cache"
+    suffix = adaptation_label(adapt_steps, adapt_settings)
     results: dict[str, Any] = json.loads((out / "results.json").read_text()) \
         if (out / "results.json").is_file() else {}
     results.update({"recipe": recipe, "steps_requested": steps, "data_root": str(data_root),
@@ -515,6 +520,10 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
         old = results["groups"].get(g, {}) if reuse else {}
         entry: dict[str, Any] = {"datasets": group_datasets(manifest, g), "scenes": {},
                                  "adaptation_runs": list(old.get("adaptation_runs", []))}
+        if rescore:   # this run's adaptation columns are adapted again
+            mine = {f"{MODEL}{suffix}", f"{MODEL}{suffix}{CORRECTED}"}
+            entry["adaptation_runs"] = [r for r in entry["adaptation_runs"]
+                                        if r.get("label") not in mine]
         single_model = None
         if single and largest != g and checkpoint is None:
             single_model = get_model(f"only-{largest}", group_datasets(manifest, largest))
@@ -534,8 +543,10 @@ def run_study(data_root: str | os.PathLike, out: str | os.PathLike, recipe: str 
                 preds.update(model_predictors(single_model, meta, None, False,
                                               label=f"single group ({entry['single_group']})"))
             preds.update(baseline_predictors(meta))
-            # --reuse keeps the scores an earlier run computed (e.g. adds adaptation only)
-            done = old.get("scenes", {}).get(name, {}).get("scores", {})
+            # --reuse keeps the scores an earlier run computed (e.g. adds adaptation only),
+            # except those of this run's own columns with --rescore
+            done = {k: v for k, v in old.get("scenes", {}).get(name, {}).get("scores", {})
+                    .items() if not (rescore and k in preds)}
             scores = dict(done)
             scores.update(score_scene({k: f for k, f in preds.items() if k not in done},
                                       scene, log))
@@ -656,6 +667,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--single", action="store_true",
                     help="also a model trained on the largest group alone")
     ap.add_argument("--reuse", action="store_true", help="evaluate saved models, never train")
+    ap.add_argument("--rescore", action="store_true",
+                    help="with --reuse: compute this run's columns again instead of keeping "
+                         "earlier scores (e.g. after a change to adaptation)")
     ap.add_argument("--checkpoint", default=None,
                     help="score this model on every group instead of training one per "
                          "held-out group (e.g. a bundled model on its training sensors)")
@@ -693,7 +707,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         args.single, args.reuse, args.adapt_steps, args.adaptation,
                         args.per_dataset, args.max_size, parse_sets(args.set),
                         args.data_dir, adapt_settings=parse_sets(args.adapt_set),
-                        correction=args.correction, checkpoint=args.checkpoint)
+                        correction=args.correction, checkpoint=args.checkpoint,
+                        rescore=args.rescore)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -207,11 +207,30 @@ def test_loso_cli_trains_evaluates_and_reuses(l7_vhr, tmp_path, torch_one_thread
     plain_runs = [r for r in runs if r["label"] == "model + adaptation (2 steps, lr 0.001)"]
     assert [r["config"]["lr"] for r in plain_runs] == [0.001, 0.001]
     assert all(r["config"]["spectral_guard"] for r in plain_runs)
-    # the corrected column adapts as pan-sharpening does then: no spectral guard
+    # the corrected column adapts as pan-sharpening does then: through the correction,
+    # no spectral guard
     loose = [r for r in runs
              if r["label"] == "model + adaptation (2 steps, lr 0.001) + spectral correction"]
-    assert [(r["config"]["lr"], r["config"]["spectral_guard"]) for r in loose] == [
-        (0.001, False), (0.001, False)]
+    assert [(r["config"]["lr"], r["config"]["spectral_guard"],
+             r["config"]["through_correction"]) for r in loose] == [
+        (0.001, False, True), (0.001, False, True)]
+    assert all(not r["config"]["through_correction"] for r in plain_runs)
+    # --rescore adapts this run's columns again instead of keeping their scores
+    data = json.loads((run / "results.json").read_text())
+    label = "model + adaptation (2 steps, lr 0.001) + spectral correction"
+    for sc in data["groups"]["VHR"]["scenes"].values():
+        sc["scores"][label]["Q2N"] = -1.0                # a stale score, to be replaced
+    (run / "results.json").write_text(json.dumps(data))
+    lr_args = args + ["--reuse", "--adaptation", "on", "--adapt-steps", "2",
+                      "--adapt-set", "lr=0.001", "--correction"]
+    assert main(lr_args) == 0                          # kept without --rescore
+    assert json.loads((run / "results.json").read_text())["groups"]["VHR"]["mean"][label][
+        "Q2N"] == -1.0
+    assert main(lr_args + ["--rescore"]) == 0
+    res = json.loads((run / "results.json").read_text())
+    assert res["groups"]["VHR"]["mean"][label]["Q2N"] == pytest.approx(
+        mean[label]["Q2N"])
+    assert len([r for r in res["groups"]["VHR"]["adaptation_runs"] if r["label"] == label]) == 2
     missing = ["--data-root", str(out), "--out", str(tmp_path / "none"), "--groups", "VHR",
                "--reuse", "--adaptation", "off"]
     assert main(missing) == 2

@@ -13,6 +13,7 @@ from qgis.core import (
 )
 
 from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, set_flags
+from ..engine.adaptation.config import DEFAULT_STEPS as DEFAULT_ADAPT_STEPS
 from ..engine.weights.model_zoo import bundled_models, model_path
 from .base import METHOD_OPTIONS, EngineFeedback, PanTinyAlgorithm, raster_parameter
 from .evaluate_qnr import quality_map_parameter, report_parameter
@@ -100,7 +101,8 @@ class EvaluateReducedAlgorithm(PanTinyAlgorithm):
                "empty: chosen from the band count (2,3,5,7 of an 8-band WorldView MS). The "
                "reference is the same bands.",
         ADAPT_STEPS: "(deep models) steps of scene adaptation on the degraded pair before "
-                     "fusing it (0 = off).",
+                     f"fusing it (0 = off; 'Pan-sharpen (deep learning)' uses "
+                     f"{DEFAULT_ADAPT_STEPS} by default).",
         SPECTRAL_CORRECTION: "(deep models) apply the spectral correction of 'Pan-sharpen "
                              "(deep learning)' to the model output (default on).",
         DEVICE: "(advanced, deep models) auto, cpu or cuda.",

@@ -272,7 +272,12 @@ def test_unseen_sensor_without_adaptation_is_logged():
     quiet = _Log()
     resolve_sensor("ikonos", meta, 20, quiet)       # adapting: nothing to suggest
     resolve_sensor("wv3", meta, 0, quiet)           # a training sensor
+    resolve_sensor(None, meta, 20, quiet)           # generic: adapting is the advice
     assert quiet.lines == []
+    known = _Log()                                  # adapting to a training sensor
+    resolve_sensor("wv3", meta, 60, known)
+    assert len(known.lines) == 1 and "trained on WorldView-3" in known.lines[0]
+    assert "ADAPT_STEPS=0" in known.lines[0]
 
 
 def test_large_scenes_are_read_as_a_mosaic_spread_over_them(shared_data, monkeypatch):

@@ -33,7 +33,7 @@ class AdaptationUnavailable(InputError):
 #: Default number of adaptation steps (the ADAPT_STEPS default of ``pantiny:pansharpen``):
 #: 20 from training/adaptation_study.py, raised to 60 by the leave-one-sensor-out study
 #: once adaptation ran through the spectral correction (training/RESULTS.md,
-#: "Leave-one-sensor-out"); about 35 s on a 1300 x 1300 scene on a 2-core CPU.
+#: "Leave-one-sensor-out"); about 20 s on a 1300 x 1300 scene on a 2-core CPU.
 DEFAULT_STEPS = 60
 
 

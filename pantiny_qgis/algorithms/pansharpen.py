@@ -118,7 +118,8 @@ class PansharpenAlgorithm(PanTinyAlgorithm):
             "whether the model was trained on it. Empty: read from the file metadata where "
             "GDAL exposes it (e.g. SATELLITEID), else Generic.",
         ADAPT_STEPS: f"steps of scene adaptation before pan-sharpening (0 = off; default "
-                     f"{DEFAULT_ADAPT_STEPS}, about twice as long as the inference on a CPU). See above.",
+                     f"{DEFAULT_ADAPT_STEPS}, about twice as long as the inference on a CPU). "
+                     "See above.",
         SPECTRAL_CORRECTION: "keep the MS's colours below the MS resolution and the network's "
                              "detail above it (default on). See above.",
         ADAPTED_MODEL: "(optional) save the model actually used (adapted, or the original "
